@@ -1,0 +1,147 @@
+// `etl run`: wire config to the four stages, run until drained or stopped, report, exit code.
+
+import { Deleter } from "../ack/deleter.js";
+import type { Config } from "../config.js";
+import { redactUrl } from "../config.js";
+import { describeError, ExitCode, exitCodeOf } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { runPipeline, type Stages } from "../pipeline.js";
+import { createPool, waitForDatabase } from "../sink/database.js";
+import { PostgresSink } from "../sink/postgres-sink.js";
+import { ensureSchema } from "../sink/schema.js";
+import { Receiver } from "../source/receiver.js";
+import { createSqsClient, endpointLabel, resolveQueueUrl } from "../source/sqs-client.js";
+import type { RunSummary } from "../summary.js";
+import { createMasker, transformMessage } from "../transform/index.js";
+
+/** Tuning that is not worth a flag; documented in ARCHITECTURE.md. */
+export const RUN_DEFAULTS = {
+  writeConcurrency: 2,
+  lingerMs: 50,
+};
+
+export interface RunOutcome {
+  exitCode: ExitCode;
+  summary: RunSummary | undefined;
+}
+
+export async function runEtl(
+  config: Config,
+  logger: Logger,
+  stopSignal?: AbortSignal,
+): Promise<RunOutcome> {
+  const key = config.piiHashKey;
+  if (!key) throw new Error("runEtl needs config.piiHashKey (loadConfig with requireKey)");
+  const masker = createMasker(key);
+  const endpoint = endpointLabel(config);
+  const startedAt = new Date();
+  logger.info(
+    {
+      endpoint,
+      queue: config.queueUrl ?? config.queueName,
+      database: redactUrl(config.databaseUrl),
+      concurrency: config.concurrency,
+      batchSize: config.batchSize,
+      dryRun: config.dryRun,
+    },
+    "starting run",
+  );
+
+  const pool = createPool(config.databaseUrl, RUN_DEFAULTS.writeConcurrency + 1, logger);
+  const sqs = createSqsClient(config);
+  try {
+    // Database first: if it is down, nothing is received, so nothing is hidden in the queue.
+    await waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger);
+    await ensureSchema(pool);
+    const queueUrl = await resolveQueueUrl(sqs, config, logger);
+
+    const receiver = new Receiver(sqs, {
+      queueUrl,
+      endpoint,
+      waitTimeSeconds: config.waitTimeSeconds,
+      visibilityTimeout: config.visibilityTimeout,
+    });
+    const sink = new PostgresSink(pool);
+    const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
+    const stages: Stages = {
+      receive: (max, signal) => receiver.receive(max, signal),
+      transform: (m) => transformMessage(m, masker),
+      write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
+      acknowledge: config.dryRun
+        ? async () => ({ deleted: 0, failed: 0, stale: 0 })
+        : (messages) => deleter.delete(messages),
+    };
+
+    const { summary, error } = await runPipeline(
+      stages,
+      {
+        concurrency: config.concurrency,
+        batchSize: config.batchSize,
+        writeConcurrency: RUN_DEFAULTS.writeConcurrency,
+        lingerMs: RUN_DEFAULTS.lingerMs,
+        maxMessages: config.maxMessages,
+        maxRuntimeSeconds: config.maxRuntimeSeconds,
+        dryRun: config.dryRun,
+      },
+      logger,
+      stopSignal,
+    );
+
+    let exitCode: ExitCode = ExitCode.OK;
+    if (error !== undefined) {
+      exitCode = exitCodeOf(error);
+      logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
+    } else if (summary.deleteFailed > 0) {
+      exitCode = ExitCode.FAILURE;
+      logger.error(
+        { deleteFailed: summary.deleteFailed },
+        "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+      );
+    }
+    logger.info({ summary, exitCode }, "run finished");
+    if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
+    return { exitCode, summary };
+  } finally {
+    sqs.destroy();
+    await pool.end().catch(() => {});
+  }
+}
+
+function dryRunOutcome(items: { result: { kind: string; reason?: string } }[]) {
+  const rejected: Record<string, number> = {};
+  let inserted = 0;
+  for (const { result } of items) {
+    if (result.kind === "row") inserted++;
+    else if (result.reason) rejected[result.reason] = (rejected[result.reason] ?? 0) + 1;
+  }
+  return { inserted, duplicates: 0, rejected };
+}
+
+/** The fields of an error worth logging; never the cause's full object (it may hold a query). */
+export function errorFields(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const fields: Record<string, unknown> = { type: err.name, message: err.message };
+  for (const k of ["code", "context"] as const) {
+    const v = (err as unknown as Record<string, unknown>)[k];
+    if (v !== undefined) fields[k] = v;
+  }
+  return fields;
+}
+
+async function recordRun(
+  pool: import("pg").Pool,
+  startedAt: Date,
+  exitCode: number,
+  summary: RunSummary,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await pool.query(
+      "INSERT INTO etl.runs (started_at, exit_code, summary) VALUES ($1, $2, $3::jsonb)",
+      [startedAt, exitCode, JSON.stringify(summary)],
+    );
+  } catch (err) {
+    // The run's outcome is already committed; failing to record it must not change the exit code.
+    logger.warn(`could not record the run in etl.runs: ${describeError(err)}`);
+  }
+}

@@ -1,0 +1,69 @@
+// Errors that carry enough context for an operator to act on, and the exit codes cron/CI see.
+
+export const ExitCode = {
+  /** Drained (or stopped at a limit); everything received was committed or quarantined, and deleted. */
+  OK: 0,
+  /** Runtime failure: database or SQS unreachable after retries, a commit failed, deletes failed. */
+  FAILURE: 1,
+  /** Usage or configuration error: nothing was received from the queue. */
+  USAGE: 2,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Invalid or missing configuration. The message names the setting and the fix. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  readonly exitCode = ExitCode.USAGE;
+}
+
+export interface SqsContext {
+  operation: string;
+  queueUrl?: string | undefined;
+  endpoint?: string | undefined;
+}
+
+/** An SQS call that failed after the SDK's own retries. */
+export class SqsError extends Error {
+  override name = "SqsError";
+  readonly exitCode: ExitCode = ExitCode.FAILURE;
+  readonly context: SqsContext;
+  constructor(message: string, context: SqsContext, options?: { cause?: unknown }) {
+    super(message, options);
+    this.context = context;
+  }
+}
+
+/** The queue does not exist: almost always a wrong name, URL, region or endpoint. */
+export class QueueNotFoundError extends SqsError {
+  override name = "QueueNotFoundError";
+  override readonly exitCode = ExitCode.USAGE;
+}
+
+/** A database failure that ends the run (connection lost, commit failed, schema missing). */
+export class DatabaseError extends Error {
+  override name = "DatabaseError";
+  readonly exitCode = ExitCode.FAILURE;
+  readonly code: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; code?: string | undefined }) {
+    super(message, options);
+    this.code = options?.code;
+  }
+}
+
+export function exitCodeOf(err: unknown): ExitCode {
+  if (err instanceof ConfigError || err instanceof SqsError || err instanceof DatabaseError) {
+    return err.exitCode;
+  }
+  return ExitCode.FAILURE;
+}
+
+/** A one-line, secret-free description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === "string" && !err.message.includes(code)
+      ? `${err.message} (${code})`
+      : err.message;
+  }
+  return String(err);
+}

@@ -1,0 +1,59 @@
+// Structured logs on stderr: JSON for cron/CI, readable on a terminal. Command output (the run
+// summary table, status, keygen) goes to stdout, so `etl keygen > key` never captures a log line.
+import pino, { type DestinationStream, type Logger } from "pino";
+import pinoPretty from "pino-pretty";
+
+export type { Logger } from "pino";
+
+/**
+ * Safety net: the code never logs message bodies or raw field values, but if an object with one
+ * of these keys ever reaches a log call, its value is censored rather than written.
+ */
+export const REDACT_PATHS = [
+  "ip",
+  "device_id",
+  "body",
+  "Body",
+  "piiHashKey",
+  "PII_HASH_KEY",
+  "password",
+  "databaseUrl",
+  "*.ip",
+  "*.device_id",
+  "*.body",
+  "*.Body",
+  "*.piiHashKey",
+  "*.PII_HASH_KEY",
+  "*.password",
+  "*.databaseUrl",
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Pretty output; defaults to whether stderr is a terminal. */
+  pretty?: boolean;
+  /** For tests: where lines go instead of stderr. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const base = {
+    level: options.level,
+    base: { name: "login-etl" },
+    redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+  };
+  if (options.destination) return pino(base, options.destination);
+  const pretty = options.pretty ?? process.stderr.isTTY === true;
+  if (pretty) {
+    return pino(
+      base,
+      pinoPretty({
+        destination: 2,
+        sync: true,
+        ignore: "pid,hostname,name",
+        translateTime: "SYS:HH:MM:ss",
+      }),
+    );
+  }
+  return pino(base, pino.destination({ dest: 2, sync: true }));
+}

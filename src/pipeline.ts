@@ -1,0 +1,267 @@
+// The run loop: poll → transform → write (one transaction per batch) → delete.
+//
+// Pollers feed a buffer; full (or lingering) buffers become batches; each batch is transformed,
+// committed, and only then deleted from the queue. Backpressure: a poller asks for messages only
+// while fewer than `maxInFlight` are held (received and not yet deleted), so memory stays flat
+// however deep the queue is.
+import type { DeleteOutcome } from "./ack/deleter.js";
+import type { Logger } from "./logger.js";
+import type { SinkItem, SinkOutcome } from "./sink/postgres-sink.js";
+import { RunStats, type RunSummary, type StopReason } from "./summary.js";
+import type { ReceivedMessage, TransformResult } from "./types.js";
+
+/** The stages, as functions, so the loop is independent of SQS and pg (and dry-run can swap). */
+export interface Stages {
+  receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]>;
+  transform(message: ReceivedMessage): TransformResult;
+  write(items: SinkItem[]): Promise<SinkOutcome>;
+  acknowledge(messages: ReceivedMessage[]): Promise<DeleteOutcome>;
+}
+
+export interface PipelineOptions {
+  /** Concurrent long-pollers. */
+  concurrency: number;
+  /** Messages per transaction. */
+  batchSize: number;
+  /** Transactions in flight at once. */
+  writeConcurrency: number;
+  /** How long a partial batch waits for more messages before it is written anyway. */
+  lingerMs: number;
+  maxMessages: number | undefined;
+  maxRuntimeSeconds: number | undefined;
+  dryRun: boolean;
+}
+
+export interface PipelineResult {
+  summary: RunSummary;
+  /** The error that stopped the run, if any (the messages it concerned were not deleted). */
+  error: unknown;
+}
+
+const SQS_MAX_RECEIVE = 10;
+
+export async function runPipeline(
+  stages: Stages,
+  options: PipelineOptions,
+  logger: Logger,
+  externalStop?: AbortSignal,
+): Promise<PipelineResult> {
+  return new Pipeline(stages, options, logger).run(externalStop);
+}
+
+class Pipeline {
+  private readonly stats = new RunStats();
+  private readonly stopping = new AbortController();
+  private stopReason: StopReason | undefined;
+  private error: unknown;
+  /** Received and not yet finished with (buffered, being written, or being deleted). */
+  private held = 0;
+  /** Receives under way, counted against capacity and --max-messages before they return. */
+  private reserved = 0;
+  private readonly maxInFlight: number;
+  private buffer: ReceivedMessage[] = [];
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private readonly batches = new Set<Promise<void>>();
+  private readonly writeSlots: Semaphore;
+  private capacityWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly stages: Stages,
+    private readonly options: PipelineOptions,
+    private readonly logger: Logger,
+  ) {
+    this.writeSlots = new Semaphore(options.writeConcurrency);
+    // Enough for every writer to be busy with a full batch while the next one fills and each
+    // poller has a receive outstanding; more would only add memory and visibility-timeout risk.
+    this.maxInFlight =
+      options.batchSize * (options.writeConcurrency + 1) + options.concurrency * SQS_MAX_RECEIVE;
+  }
+
+  async run(externalStop?: AbortSignal): Promise<PipelineResult> {
+    const onExternalStop = () => this.stop("signal");
+    externalStop?.addEventListener("abort", onExternalStop, { once: true });
+    if (externalStop?.aborted) this.stop("signal");
+    const deadline =
+      this.options.maxRuntimeSeconds === undefined
+        ? undefined
+        : setTimeout(() => this.stop("max_runtime"), this.options.maxRuntimeSeconds * 1_000);
+    try {
+      const pollers = Array.from({ length: this.options.concurrency }, () => this.poll());
+      await Promise.all(pollers);
+      // Every poller is done: whatever is buffered is written now, not after a linger.
+      this.flush(true);
+      while (this.batches.size > 0) await Promise.all(this.batches);
+    } finally {
+      clearTimeout(deadline);
+      clearTimeout(this.lingerTimer);
+      externalStop?.removeEventListener("abort", onExternalStop);
+    }
+    const reason = this.stopReason ?? "drained";
+    return { summary: this.stats.summarize(reason, this.options.dryRun), error: this.error };
+  }
+
+  private stop(reason: StopReason): void {
+    if (this.stopReason === undefined) {
+      this.stopReason = reason;
+      if (reason !== "error") this.logger.info({ reason }, "stopping: no more receives");
+    }
+    this.stopping.abort();
+    this.wakeCapacityWaiters();
+  }
+
+  private fail(err: unknown): void {
+    if (this.error === undefined) this.error = err;
+    this.stop("error");
+  }
+
+  // ---- source ---------------------------------------------------------------------------
+
+  private async poll(): Promise<void> {
+    const signal = this.stopping.signal;
+    while (!signal.aborted) {
+      const want = await this.reserve();
+      if (want === 0) {
+        // Either stopping, or --max-messages is fully received or reserved by other pollers.
+        const { maxMessages } = this.options;
+        if (maxMessages !== undefined && this.stats.received >= maxMessages) {
+          this.stop("max_messages");
+        }
+        return;
+      }
+      let messages: ReceivedMessage[];
+      try {
+        messages = await this.stages.receive(want, signal);
+      } catch (err) {
+        this.fail(err);
+        return;
+      } finally {
+        this.reserved -= want;
+      }
+      if (messages.length === 0) {
+        // An empty long poll while we hold nothing: the queue is drained as far as this poller
+        // can tell. While we hold messages, emptiness may only mean they are invisible to us.
+        if (this.held === 0) return;
+        continue;
+      }
+      this.stats.received += messages.length;
+      this.held += messages.length;
+      this.buffer.push(...messages);
+      this.flush(false);
+    }
+  }
+
+  private nextReceiveSize(): number {
+    const { maxMessages } = this.options;
+    if (maxMessages === undefined) return SQS_MAX_RECEIVE;
+    return Math.max(
+      0,
+      Math.min(SQS_MAX_RECEIVE, maxMessages - this.stats.received - this.reserved),
+    );
+  }
+
+  /**
+   * Wait until a receive fits under maxInFlight (and --max-messages), then reserve it; 0 means
+   * stop polling. Check and reservation happen in one tick, so pollers woken together cannot
+   * both squeeze into the same room.
+   */
+  private async reserve(): Promise<number> {
+    for (;;) {
+      if (this.stopping.signal.aborted) return 0;
+      const want = this.nextReceiveSize();
+      if (want === 0) return 0;
+      if (this.held + this.reserved + want <= this.maxInFlight) {
+        this.reserved += want;
+        return want;
+      }
+      await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+    }
+  }
+
+  private wakeCapacityWaiters(): void {
+    const waiters = this.capacityWaiters;
+    this.capacityWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ---- batching -------------------------------------------------------------------------
+
+  /** Cut full batches; a partial one is cut after lingerMs, or at once when `force`. */
+  private flush(force: boolean): void {
+    while (this.buffer.length >= this.options.batchSize) {
+      this.startBatch(this.buffer.splice(0, this.options.batchSize));
+    }
+    clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+    if (this.buffer.length === 0) return;
+    if (force) {
+      this.startBatch(this.buffer.splice(0));
+    } else {
+      this.lingerTimer = setTimeout(() => this.flush(true), this.options.lingerMs);
+    }
+  }
+
+  private startBatch(batch: ReceivedMessage[]): void {
+    const done = this.processBatch(batch).finally(() => {
+      this.batches.delete(done);
+      this.held -= batch.length;
+      this.wakeCapacityWaiters();
+    });
+    this.batches.add(done);
+  }
+
+  // ---- transform → sink → acknowledge ----------------------------------------------------
+
+  private async processBatch(batch: ReceivedMessage[]): Promise<void> {
+    const release = await this.writeSlots.acquire();
+    let committed: SinkOutcome;
+    try {
+      // After a fatal error nothing more is written; these messages stay in the queue and
+      // come back after their visibility timeout.
+      if (this.error !== undefined) return;
+      const items = batch.map((message) => ({ message, result: this.stages.transform(message) }));
+      committed = await this.stages.write(items);
+      for (const item of items) {
+        if (item.result.kind === "row") this.stats.addDroppedFields(item.result.droppedFields);
+      }
+    } catch (err) {
+      this.fail(err);
+      return;
+    } finally {
+      release();
+    }
+    this.stats.inserted += committed.inserted;
+    this.stats.duplicates += committed.duplicates;
+    this.stats.addRejected(committed.rejected);
+
+    const acked = await this.stages.acknowledge(batch);
+    this.stats.deleted += acked.deleted;
+    this.stats.deleteFailed += acked.failed;
+    this.stats.staleReceipts += acked.stale;
+    this.logger.debug(
+      { size: batch.length, inserted: committed.inserted, deleted: acked.deleted },
+      "batch committed and acknowledged",
+    );
+  }
+}
+
+/** A counting semaphore: at most `permits` holders at once, served in arrival order. */
+class Semaphore {
+  private waiters: (() => void)[] = [];
+  constructor(private permits: number) {}
+
+  async acquire(): Promise<() => void> {
+    if (this.permits > 0) {
+      this.permits--;
+    } else {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next();
+      else this.permits++;
+    };
+  }
+}

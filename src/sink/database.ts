@@ -1,0 +1,80 @@
+// The pg pool, and waiting for Postgres to accept connections at start-up.
+import pg from "pg";
+import { redactUrl } from "../config.js";
+import { DatabaseError, describeError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { waitFor } from "../startup-wait.js";
+
+export function createPool(databaseUrl: string, max: number, logger: Logger): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max,
+    connectionTimeoutMillis: 10_000,
+    idleTimeoutMillis: 30_000,
+    application_name: "login-etl",
+  });
+  // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash
+  // the process. The next query on that connection fails and is handled where it happens.
+  pool.on("error", (err) => logger.warn(`idle database connection lost: ${describeError(err)}`));
+  return pool;
+}
+
+/** SQLSTATEs and socket errors that mean "not yet", worth waiting out while the server starts. */
+const TRANSIENT = new Set([
+  "57P03", // cannot_connect_now: the database system is starting up
+  "57P01", // admin_shutdown
+  "08000",
+  "08001",
+  "08006",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EAI_AGAIN",
+  "ENOTFOUND",
+]);
+
+export function isTransientDbError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === "string") return TRANSIENT.has(code);
+  // pg reports "Connection terminated" and connect timeouts without a code.
+  return err instanceof Error && /terminated|timeout/i.test(err.message);
+}
+
+/** Explanations for the failures an operator can fix; the password is never part of them. */
+function explain(err: unknown, databaseUrl: string): string {
+  const code = (err as { code?: unknown })?.code;
+  const where = redactUrl(databaseUrl);
+  switch (code) {
+    case "28P01":
+    case "28000":
+      return `Postgres refused the credentials in DATABASE_URL (${where}): check the user and password.`;
+    case "3D000":
+      return `The database named in DATABASE_URL (${where}) does not exist: create it or fix the URL.`;
+    default:
+      return `Cannot connect to Postgres at ${where}: ${describeError(err)}. Check DATABASE_URL and that the server is up.`;
+  }
+}
+
+export async function waitForDatabase(
+  pool: pg.Pool,
+  databaseUrl: string,
+  startupWaitSeconds: number,
+  logger: Logger,
+): Promise<void> {
+  try {
+    await waitFor(() => pool.query("SELECT 1"), {
+      seconds: startupWaitSeconds,
+      isTransient: isTransientDbError,
+      onRetry: (err, attempt) =>
+        logger.warn(
+          { attempt, database: redactUrl(databaseUrl) },
+          `waiting for Postgres: ${describeError(err)}`,
+        ),
+    });
+  } catch (err) {
+    throw new DatabaseError(explain(err, databaseUrl), {
+      cause: err,
+      code: (err as { code?: string })?.code,
+    });
+  }
+}

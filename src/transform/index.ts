@@ -1,0 +1,9 @@
+// Public API of the transform stage. Everything here is pure (no I/O).
+
+export { canonicalizeIp } from "./ip.js";
+export type { Masker } from "./mask.js";
+export { createMasker, MIN_KEY_BYTES } from "./mask.js";
+export { maskPayload } from "./quarantine-payload.js";
+export type { TransformInput } from "./transform.js";
+export { transformMessage } from "./transform.js";
+export { encodeAppVersion } from "./version.js";

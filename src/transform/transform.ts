@@ -1,0 +1,132 @@
+// One SQS message body → one row, or one rejection. Pure: no I/O, no clock,
+// no randomness, so the same message always gets the same outcome (which
+// makes redelivered messages safe to load again).
+
+import type { LoginRow, RejectReason, TransformResult } from "../types.js";
+import { flatten, isJsonObject, MAX_DEPTH } from "./flatten.js";
+import { canonicalizeIp } from "./ip.js";
+import type { Masker } from "./mask.js";
+import { maskPayload, scrubText } from "./quarantine-payload.js";
+import { truncateCodePoints } from "./text.js";
+import { jsonType, validateFields } from "./validate.js";
+import { encodeAppVersion } from "./version.js";
+
+/** What the transform needs of a received message. */
+export interface TransformInput {
+  body: string;
+  /** Milliseconds since the epoch (SQS SentTimestamp), if the attribute was present. */
+  sentTimestamp: number | undefined;
+}
+
+/**
+ * UTC calendar date (YYYY-MM-DD) of a timestamp, or null if there is no usable
+ * one. UTC so that the partition a row lands in does not depend on where the
+ * ETL happens to run. Years outside 1970–9999 are refused: SQS cannot produce
+ * them, and toISOString would write "+275760-…", which is no date column value.
+ */
+function utcDate(ms: number | undefined): string | null {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return null;
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) return null;
+  return date.toISOString().slice(0, 10);
+}
+
+/**
+ * Text from the body quoted in a detail (a field name, an app_version): masked
+ * like the payload, then cut short. Masking happens first so the cut cannot
+ * leave a recognisable fragment of an address behind.
+ */
+function quote(text: string, maxCodePoints: number, masker: Masker): string {
+  return JSON.stringify(truncateCodePoints(scrubText(text, masker), maxCodePoints));
+}
+
+/**
+ * Transform one message. Steps run in a fixed order and the first failure
+ * decides the reason. Details name the field and the rule but never echo a
+ * value (the one exception is app_version, which is not PII and is what a
+ * producer needs to see; it is still scrubbed and truncated).
+ */
+export function transformMessage(msg: TransformInput, masker: Masker): TransformResult {
+  const rejected = (reason: RejectReason, detail: string): TransformResult => ({
+    kind: "rejected",
+    reason,
+    detail,
+    maskedPayload: maskPayload(msg.body, masker),
+  });
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(msg.body);
+  } catch {
+    // Not the parser's message: V8 quotes part of the body in it, which may be PII.
+    return rejected("invalid_json", msg.body === "" ? "body is empty" : "body is not valid JSON");
+  }
+  if (!isJsonObject(parsed)) {
+    return rejected("not_an_object", `body is a JSON ${jsonType(parsed)}, not an object`);
+  }
+
+  const flat = flatten(parsed);
+  if (!flat.ok) {
+    if (flat.reason === "too_deeply_nested") {
+      return rejected(flat.reason, `objects are nested more than ${MAX_DEPTH} levels deep`);
+    }
+    return rejected(
+      flat.reason,
+      `${quote(flat.duplicateKey, 64, masker)} appears twice after flattening`,
+    );
+  }
+
+  const valid = validateFields(flat.fields);
+  if (!valid.ok) return rejected(valid.reason, valid.detail);
+  const fields = valid.fields;
+
+  let ip: string | null = null;
+  if (fields.ip !== null) {
+    ip = canonicalizeIp(fields.ip);
+    if (ip === null) {
+      return rejected(
+        "invalid_ip",
+        "ip is not a strict IPv4 dotted quad or an IPv6 address (no zone id, no surrounding spaces)",
+      );
+    }
+  }
+
+  let appVersion: number | null = null;
+  if (fields.app_version !== null) {
+    appVersion = encodeAppVersion(fields.app_version);
+    if (appVersion === null) {
+      const shown =
+        typeof fields.app_version === "number"
+          ? String(fields.app_version)
+          : quote(fields.app_version, 32, masker);
+      return rejected(
+        "invalid_app_version",
+        `app_version ${shown} is not MAJOR[.MINOR[.PATCH]] with MINOR and PATCH below 1000 and an encoded value that fits int4`,
+      );
+    }
+  }
+
+  const createDate = utcDate(msg.sentTimestamp);
+  if (createDate === null) {
+    return rejected(
+      "missing_sent_timestamp",
+      msg.sentTimestamp === undefined
+        ? "message has no SentTimestamp attribute"
+        : "SentTimestamp is not a time between 1970 and 9999",
+    );
+  }
+
+  const row: LoginRow = {
+    user_id: fields.user_id,
+    device_type: fields.device_type,
+    masked_ip: ip === null ? null : masker.ip(ip),
+    masked_device_id: fields.device_id === null ? null : masker.deviceId(fields.device_id),
+    locale: fields.locale,
+    app_version: appVersion,
+    create_date: createDate,
+  };
+  // Field names come from the body too, so they are scrubbed like it
+  // ({"ips":{"1.2.3.4":true}} flattens to a name containing an address).
+  const droppedFields = valid.droppedFields.map((name) => scrubText(name, masker));
+  return { kind: "row", row, droppedFields };
+}

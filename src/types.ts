@@ -1,0 +1,57 @@
+// Shapes that cross stage boundaries: source → transform → sink → acknowledge.
+// Kept in one file so each stage can be read without the others.
+
+/** One SQS message as the source hands it on. Only what later stages need is kept. */
+export interface ReceivedMessage {
+  messageId: string;
+  receiptHandle: string;
+  body: string;
+  /** Milliseconds since the epoch, from the SentTimestamp system attribute. */
+  sentTimestamp: number | undefined;
+  /** ApproximateReceiveCount: 1 on first delivery. */
+  receiveCount: number;
+}
+
+/** A row of public.user_logins, exactly as the table defines it. */
+export interface LoginRow {
+  user_id: string;
+  device_type: string | null;
+  masked_ip: string | null;
+  masked_device_id: string | null;
+  locale: string | null;
+  app_version: number | null;
+  /** UTC calendar date, YYYY-MM-DD. */
+  create_date: string;
+}
+
+/** Machine-readable reasons a message is quarantined instead of loaded. */
+export const REJECT_REASONS = [
+  "invalid_json",
+  "not_an_object",
+  "too_deeply_nested",
+  "missing_user_id",
+  "invalid_field_type",
+  "field_too_long",
+  "invalid_string",
+  "invalid_ip",
+  "invalid_app_version",
+  "missing_sent_timestamp",
+  "db_error",
+] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type TransformResult =
+  | {
+      kind: "row";
+      row: LoginRow;
+      /** Flattened names of fields that were present but are not columns (dropped, counted). */
+      droppedFields: string[];
+    }
+  | {
+      kind: "rejected";
+      reason: RejectReason;
+      /** Human-readable, PII-free explanation, e.g. "device_type is 40 characters; the column holds 32". */
+      detail: string;
+      /** The body with ip/device_id masked, safe to store; see transform/quarantine-payload.ts. */
+      maskedPayload: string;
+    };

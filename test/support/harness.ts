@@ -1,0 +1,208 @@
+// Real services for integration tests: an embedded Postgres server (a separate process) and the
+// fauxqs SQS emulator over HTTP. No mocks: the code under test talks to them as it would to RDS
+// and SQS. One harness per test file; each test gets its own database and queue.
+import { spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type ReceiveMessageResult,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import pg from "pg";
+import {
+  type RunningPostgres,
+  type RunningSqs,
+  startEmbeddedPostgres,
+  startEmbeddedSqs,
+} from "../../src/embedded/services.js";
+import { sendBodies } from "../../src/sample/send.js";
+
+export const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stderr lines that are pino JSON records. */
+  logs: Record<string, unknown>[];
+}
+
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+}
+
+export class Harness {
+  readonly key = randomBytes(32).toString("hex");
+  readonly sqs: SQSClient;
+  private dbCounter = 0;
+  private queueCounter = 0;
+  private readonly pools: pg.Pool[] = [];
+
+  private constructor(
+    readonly postgres: RunningPostgres,
+    readonly sqsServer: RunningSqs,
+  ) {
+    this.sqs = new SQSClient({
+      region: "us-east-1",
+      endpoint: sqsServer.endpoint,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+  }
+
+  static async start(): Promise<Harness> {
+    const postgres = await startEmbeddedPostgres();
+    const sqsServer = await startEmbeddedSqs();
+    return new Harness(postgres, sqsServer);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.pools.map((p) => p.end().catch(() => {})));
+    this.sqs.destroy();
+    await this.sqsServer.stop();
+    await this.postgres.stop();
+  }
+
+  /** A new empty database; returns its URL and a pool for assertions. */
+  async freshDatabase(): Promise<{ url: string; pool: pg.Pool }> {
+    const name = `t${process.pid}_${++this.dbCounter}`;
+    const admin = new pg.Client({ connectionString: this.postgres.url });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${name}`);
+    await admin.end();
+    const url = this.postgres.url.replace(/\/postgres$/, `/${name}`);
+    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    this.pools.push(pool);
+    return { url, pool };
+  }
+
+  async createQueue(
+    attributes: Record<string, string> = {},
+  ): Promise<{ name: string; url: string }> {
+    const name = `login-queue-${process.pid}-${++this.queueCounter}`;
+    const out = await this.sqs.send(
+      new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
+    );
+    if (!out.QueueUrl) throw new Error("CreateQueue returned no URL");
+    return { name, url: out.QueueUrl };
+  }
+
+  send(queueUrl: string, bodies: readonly string[]): Promise<number> {
+    return sendBodies(this.sqs, queueUrl, bodies);
+  }
+
+  async depth(queueUrl: string): Promise<QueueDepth> {
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: queueUrl,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    return {
+      visible: Number(out.Attributes?.ApproximateNumberOfMessages ?? Number.NaN),
+      inFlight: Number(out.Attributes?.ApproximateNumberOfMessagesNotVisible ?? Number.NaN),
+    };
+  }
+
+  /** Receive (and so hide) up to `max` messages without deleting them, like a crashed consumer. */
+  async receiveAndAbandon(queueUrl: string, max: number, visibilityTimeout: number) {
+    const got: Message[] = [];
+    while (got.length < max) {
+      const out: ReceiveMessageResult = await this.sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: Math.min(10, max - got.length),
+          VisibilityTimeout: visibilityTimeout,
+          WaitTimeSeconds: 1,
+        }),
+      );
+      if (!out.Messages?.length) break;
+      got.push(...out.Messages);
+    }
+    return got;
+  }
+
+  /** Environment for the CLI pointing at this harness (no AWS credentials, no .env). */
+  env(databaseUrl: string, queueName: string, extra: Record<string, string> = {}) {
+    return {
+      DATABASE_URL: databaseUrl,
+      SQS_ENDPOINT: this.sqsServer.endpoint,
+      SQS_QUEUE_NAME: queueName,
+      PII_HASH_KEY: this.key,
+      ETL_WAIT_TIME_SECONDS: "1",
+      ETL_STARTUP_WAIT: "2",
+      ...extra,
+    };
+  }
+
+  /** The masked value the pipeline must produce, computed independently of src/. */
+  mask(field: "ip" | "device_id", value: string): string {
+    const subkey = createHmac("sha256", this.key).update(`login-etl/v1/mask/${field}`).digest();
+    return createHmac("sha256", subkey).update(value).digest("hex");
+  }
+}
+
+/**
+ * Run the real CLI as a child process. It runs in an empty temp directory so that a developer's
+ * own .env can never leak into a test, with only the given environment (plus PATH).
+ */
+export function runCli(
+  args: string[],
+  env: Record<string, string>,
+  options: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+): Promise<CliResult> {
+  const cwd = mkdtempSync(join(tmpdir(), "login-etl-cwd-"));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? "", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    if (child.pid) options.onSpawn?.(child.pid);
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`etl ${args.join(" ")} did not finish in time\nstderr:\n${stderr}`));
+    }, options.timeoutMs ?? 60_000);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, logs: parseLogs(stderr) });
+    });
+  });
+}
+
+export function parseLogs(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Every text value in every table of the database, for leak checks. */
+export async function dumpAllText(pool: pg.Pool): Promise<string> {
+  const tables = await pool.query<{ name: string }>(
+    `SELECT format('%I.%I', table_schema, table_name) AS name FROM information_schema.tables
+      WHERE table_schema IN ('public', 'etl') AND table_type = 'BASE TABLE'`,
+  );
+  const parts: string[] = [];
+  for (const { name } of tables.rows) {
+    const rows = await pool.query<{ t: string }>(`SELECT t::text AS t FROM ${name} t`);
+    parts.push(...rows.rows.map((r) => r.t));
+  }
+  return parts.join("\n");
+}

@@ -1,0 +1,58 @@
+// A run of the real stages with the acknowledge stage left out: what a consumer that commits and
+// then dies before deleting leaves behind. Used to prove that redelivery is harmless.
+import { SQSClient } from "@aws-sdk/client-sqs";
+import pino from "pino";
+import { runPipeline } from "../../src/pipeline.js";
+import { createPool } from "../../src/sink/database.js";
+import { PostgresSink } from "../../src/sink/postgres-sink.js";
+import { ensureSchema } from "../../src/sink/schema.js";
+import { Receiver } from "../../src/source/receiver.js";
+import { createMasker, transformMessage } from "../../src/transform/index.js";
+import type { Harness } from "./harness.js";
+
+export async function commitWithoutDeleting(
+  h: Harness,
+  databaseUrl: string,
+  queueUrl: string,
+  visibilityTimeout: number,
+) {
+  const logger = pino({ level: "silent" });
+  const pool = createPool(databaseUrl, 3, logger);
+  const sqs = new SQSClient({
+    region: "us-east-1",
+    endpoint: h.sqsServer.endpoint,
+    credentials: { accessKeyId: "test", secretAccessKey: "test" },
+  });
+  try {
+    await ensureSchema(pool);
+    const receiver = new Receiver(sqs, {
+      queueUrl,
+      endpoint: h.sqsServer.endpoint,
+      waitTimeSeconds: 1,
+      visibilityTimeout,
+    });
+    const sink = new PostgresSink(pool);
+    const masker = createMasker(Buffer.from(h.key, "utf8"));
+    return await runPipeline(
+      {
+        receive: (max, signal) => receiver.receive(max, signal),
+        transform: (m) => transformMessage(m, masker),
+        write: (items) => sink.write(items),
+        acknowledge: async () => ({ deleted: 0, failed: 0, stale: 0 }),
+      },
+      {
+        concurrency: 2,
+        batchSize: 25,
+        writeConcurrency: 2,
+        lingerMs: 20,
+        maxMessages: undefined,
+        maxRuntimeSeconds: undefined,
+        dryRun: false,
+      },
+      logger,
+    );
+  } finally {
+    sqs.destroy();
+    await pool.end();
+  }
+}
