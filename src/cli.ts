@@ -3,8 +3,9 @@
 // else happens here; command modules are imported lazily so `etl --version` starts fast.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import type { CliFlags, Config, LoadOptions } from "./config.js";
+import type { Config, LoadOptions } from "./config.js";
 import { ExitCode } from "./errors.js";
+import type { Logger } from "./logger.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -20,13 +21,33 @@ const program = new Command()
     process.exit(err.exitCode === 0 ? 0 : ExitCode.USAGE);
   });
 
-function connectionOptions(cmd: Command): Command {
+const SETTINGS_HELP = `
+Settings also come from the environment variables in [brackets] and from ./.env
+(flag > environment > .env > default). Exit codes: 0 ok, 1 runtime failure, 2 usage/config.`;
+
+/** What commander parsed: camelCase names of the flags (`--batch-size` → batchSize). */
+type Flags = Record<string, unknown>;
+
+interface Wiring {
+  /** Which settings groups the command takes. */
+  queue?: boolean;
+  database?: boolean;
+  requireKey?: boolean;
+}
+
+/** Add the connection flags a command needs; every setting also has an environment variable. */
+function withSettings(cmd: Command, wiring: Wiring): Command {
+  if (wiring.queue) {
+    cmd
+      .option("--endpoint <url>", "SQS endpoint, e.g. http://localhost:4566 [SQS_ENDPOINT]")
+      .option("--queue <name>", "queue name, resolved with GetQueueUrl [SQS_QUEUE_NAME]")
+      .option("--queue-url <url>", "queue URL, skips GetQueueUrl [SQS_QUEUE_URL]")
+      .option("--region <region>", "AWS region [AWS_REGION]");
+  }
+  if (wiring.database) {
+    cmd.option("--database-url <url>", "Postgres connection URL [DATABASE_URL]");
+  }
   return cmd
-    .option("--endpoint <url>", "SQS endpoint (LocalStack: http://localhost:4566) [SQS_ENDPOINT]")
-    .option("--queue <name>", "queue name, resolved with GetQueueUrl [SQS_QUEUE_NAME]")
-    .option("--queue-url <url>", "queue URL, skips GetQueueUrl [SQS_QUEUE_URL]")
-    .option("--region <region>", "AWS region [AWS_REGION]")
-    .option("--database-url <url>", "Postgres connection URL [DATABASE_URL]")
     .option("--log-level <level>", "fatal|error|warn|info|debug|trace|silent [LOG_LEVEL]")
     .option(
       "--startup-wait <seconds>",
@@ -34,7 +55,23 @@ function connectionOptions(cmd: Command): Command {
     );
 }
 
-connectionOptions(
+/**
+ * The shared shape of every command: load configuration (exit 2 on a bad setting), make the
+ * logger, run the body, log a failure in one line, exit with the body's code.
+ */
+function act(
+  wiring: Wiring,
+  body: (config: Config, logger: Logger, flags: Flags) => Promise<number | undefined>,
+) {
+  return async (flags: Flags) => {
+    const config = await configure(flags, { requireKey: wiring.requireKey === true });
+    const { createLogger } = await import("./logger.js");
+    const logger = createLogger({ level: config.logLevel });
+    await finish(logger, async () => (await body(config, logger, flags)) ?? ExitCode.OK);
+  };
+}
+
+withSettings(
   program
     .command("run")
     .description("drain the queue into user_logins (what cron runs)")
@@ -48,13 +85,13 @@ connectionOptions(
     .option("--max-messages <n>", "stop receiving after this many messages [ETL_MAX_MESSAGES]")
     .option("--max-runtime <s>", "stop receiving after this many seconds [ETL_MAX_RUNTIME]")
     .option("--dry-run", "receive and transform, but write and delete nothing"),
+  { queue: true, database: true },
 )
   .addHelpText(
     "after",
     `
-PII_HASH_KEY must be set in the environment or .env (never a flag). Settings also come from
-the environment variables in [brackets] and from ./.env.
-
+PII_HASH_KEY must be set in the environment or .env (never a flag: flags show in \`ps\`).
+${SETTINGS_HELP}
 Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
             1 runtime failure (database/SQS unreachable, commit failed, deletes failed);
             2 usage or configuration error (nothing was received).
@@ -63,40 +100,164 @@ Examples:
   $ npx etl run --endpoint http://localhost:4566 --max-runtime 300
   $ LOG_LEVEL=debug npx etl run --dry-run --max-messages 50`,
   )
-  .action(async (flags: CliFlags & { maxRuntime?: string; startupWait?: string }) => {
-    const config = await configure(toSettings(flags), { requireKey: true });
-    const { createLogger } = await import("./logger.js");
-    const logger = createLogger({ level: config.logLevel });
-    const stop = new AbortController();
-    onSignals(() => stop.abort(), logger);
-    const { runEtl } = await import("./commands/run.js");
-    const { formatSummary } = await import("./summary.js");
-    await finish(logger, async () => {
+  .action(
+    act({ requireKey: true }, async (config, logger) => {
+      const stop = new AbortController();
+      onSignals(() => stop.abort(), logger);
+      const { runEtl } = await import("./commands/run.js");
+      const { formatSummary } = await import("./summary.js");
       const { exitCode, summary } = await runEtl(config, logger, stop.signal);
       if (summary && process.stdout.isTTY) process.stdout.write(`\n${formatSummary(summary)}\n`);
       return exitCode;
-    });
-  });
+    }),
+  );
 
-connectionOptions(
+withSettings(
   program
     .command("init-db")
     .description("create user_logins and the etl schema if missing (idempotent)"),
+  { database: true },
 )
   .addHelpText(
     "after",
-    "\nExample:\n  $ npx etl init-db --database-url postgres://postgres:postgres@localhost:5432/postgres",
+    `${SETTINGS_HELP}\nExample:\n  $ npx etl init-db --database-url postgres://postgres:postgres@localhost:5432/postgres`,
   )
-  .action(async (flags: CliFlags & { startupWait?: string }) => {
-    const config = await configure(toSettings(flags), { requireKey: false });
-    const { createLogger } = await import("./logger.js");
-    const logger = createLogger({ level: config.logLevel });
-    const { initDb } = await import("./commands/init-db.js");
-    await finish(logger, async () => {
+  .action(
+    act({}, async (config, logger) => {
+      const { initDb } = await import("./commands/init-db.js");
       await initDb(config, logger);
       return ExitCode.OK;
-    });
-  });
+    }),
+  );
+
+withSettings(
+  program
+    .command("seed")
+    .description("send sample login events (or a file's lines) to the queue")
+    .option("--count <n>", "how many sample events", "1000")
+    .option("--file <path>", "send each non-blank line of this file as one message instead")
+    .option("--seed <n>", "random seed for the sample (same seed, same events)", "42"),
+  { queue: true },
+)
+  .addHelpText(
+    "after",
+    `${SETTINGS_HELP}\nExamples:\n  $ npx etl seed --count 20000\n  $ npx etl seed --file docker/localstack/sample-messages.jsonl`,
+  )
+  .action(
+    act({}, async (config, logger, flags) => {
+      const count = positiveInt(flags.count, "--count");
+      const seedValue = positiveInt(flags.seed, "--seed", 0);
+      const { seed } = await import("./commands/seed.js");
+      await seed(config, logger, {
+        count,
+        file: flags.file as string | undefined,
+        seed: seedValue,
+      });
+      return ExitCode.OK;
+    }),
+  );
+
+withSettings(
+  program
+    .command("status")
+    .description("queue depth (waiting, in flight, dead-letter), rows loaded, quarantine, last run")
+    .option("--json", "machine-readable output"),
+  { queue: true, database: true },
+)
+  .addHelpText(
+    "after",
+    `${SETTINGS_HELP}\nExamples:\n  $ npx etl status\n  $ npx etl status --json | jq .queue`,
+  )
+  .action(
+    act({}, async (config, logger, flags) => {
+      const { status } = await import("./commands/status.js");
+      return status(config, logger, { json: flags.json === true });
+    }),
+  );
+
+withSettings(
+  program
+    .command("rejected")
+    .description("quarantined messages by reason, with masked payloads")
+    .option("--reason <reason>", "only this reason, e.g. invalid_app_version")
+    .option("--limit <n>", "how many recent messages to show", "10")
+    .option("--json", "machine-readable output"),
+  { database: true },
+)
+  .addHelpText(
+    "after",
+    `${SETTINGS_HELP}\nExamples:\n  $ npx etl rejected\n  $ npx etl rejected --reason invalid_ip --limit 50`,
+  )
+  .action(
+    act({}, async (config, logger, flags) => {
+      const { rejected } = await import("./commands/rejected.js");
+      await rejected(config, logger, {
+        reason: flags.reason as string | undefined,
+        limit: positiveInt(flags.limit, "--limit"),
+        json: flags.json === true,
+      });
+      return ExitCode.OK;
+    }),
+  );
+
+withSettings(
+  program
+    .command("replay")
+    .description("re-run quarantined messages through the current transform; load those that pass")
+    .option("--reason <reason>", "only messages quarantined for this reason")
+    .option("--dry-run", "report what would be loaded, then roll back")
+    .option("--json", "machine-readable output"),
+  { database: true },
+)
+  .addHelpText(
+    "after",
+    `
+Needs the same PII_HASH_KEY as the run that quarantined the messages.
+${SETTINGS_HELP}
+Examples:
+  $ npx etl replay --reason invalid_app_version --dry-run
+  $ npx etl replay --reason invalid_app_version`,
+  )
+  .action(
+    act({ requireKey: true }, async (config, logger, flags) => {
+      const { replay } = await import("./commands/replay.js");
+      await replay(config, logger, {
+        reason: flags.reason as string | undefined,
+        dryRun: flags.dryRun === true,
+        json: flags.json === true,
+      });
+      return ExitCode.OK;
+    }),
+  );
+
+withSettings(
+  program
+    .command("prune")
+    .description("delete ledger rows older than the queue's message retention")
+    .requiredOption("--older-than <age>", "e.g. 30d or 400h; refused if shorter than the retention")
+    .option("--dry-run", "count, do not delete"),
+  { queue: true, database: true },
+)
+  .addHelpText(
+    "after",
+    `
+A ledger row only matters while its message could still be delivered; SQS drops every message
+after the queue's retention (14 days at most). Ages of 14d or more are safe for any queue;
+shorter ages are checked against the queue's MessageRetentionPeriod.
+${SETTINGS_HELP}
+Example:
+  $ npx etl prune --older-than 30d`,
+  )
+  .action(
+    act({}, async (config, logger, flags) => {
+      const { prune } = await import("./commands/prune.js");
+      await prune(config, logger, {
+        olderThan: String(flags.olderThan),
+        dryRun: flags.dryRun === true,
+      });
+      return ExitCode.OK;
+    }),
+  );
 
 program
   .command("keygen")
@@ -121,25 +282,32 @@ program
     "\nNeeds the dev dependencies (plain `npm install`). Example:\n  $ npx etl demo --count 5000",
   )
   .action(async (flags: { count: string; logLevel: string }) => {
+    const count = positiveInt(flags.count, "--count");
     const { createLogger } = await import("./logger.js");
     const logger = createLogger({ level: flags.logLevel });
     const { runDemo } = await import("./commands/demo.js");
-    await finish(logger, () => runDemo({ count: Number(flags.count), logger }));
+    await finish(logger, () => runDemo({ count, logger }));
   });
 
-/** Commander's camelCase flag names → the config's setting names. */
-function toSettings(flags: CliFlags & { maxRuntime?: string; startupWait?: string }): CliFlags {
-  const { maxRuntime, startupWait, ...rest } = flags;
-  return { ...rest, maxRuntimeSeconds: maxRuntime, startupWaitSeconds: startupWait };
+/** A command's own numeric flag; a bad value is a usage error (exit 2). */
+function positiveInt(value: unknown, flag: string, min = 1): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < min) {
+    process.stderr.write(
+      `etl: ${flag} must be a whole number of at least ${min} (got "${String(value)}")\n`,
+    );
+    process.exit(ExitCode.USAGE);
+  }
+  return n;
 }
 
-async function configure(flags: CliFlags, options: LoadOptions): Promise<Config> {
+async function configure(flags: Flags, options: LoadOptions): Promise<Config> {
   const { config: loadDotenv } = await import("dotenv");
   loadDotenv({ quiet: true }); // never overrides variables already in the environment
-  const { loadConfig } = await import("./config.js");
+  const { loadConfig, settingsFromFlags } = await import("./config.js");
   const { ConfigError } = await import("./errors.js");
   try {
-    return loadConfig(flags, process.env, options);
+    return loadConfig(settingsFromFlags(flags), process.env, options);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`etl: ${err.message}\n`);
@@ -150,22 +318,18 @@ async function configure(flags: CliFlags, options: LoadOptions): Promise<Config>
 }
 
 /** Run a command body, log any failure in one clear line, and exit with its code. */
-async function finish(
-  logger: import("./logger.js").Logger,
-  body: () => Promise<number>,
-): Promise<never> {
+async function finish(logger: Logger, body: () => Promise<number>): Promise<never> {
   const { describeError, exitCodeOf } = await import("./errors.js");
   try {
-    const code = await body();
-    process.exit(code);
+    process.exit(await body());
   } catch (err) {
-    logger.error(`${describeError(err)}`);
+    logger.error(describeError(err));
     process.exit(exitCodeOf(err));
   }
 }
 
 /** First SIGINT/SIGTERM: stop receiving and finish what is held. Second: leave at once. */
-function onSignals(stop: () => void, logger: import("./logger.js").Logger): void {
+function onSignals(stop: () => void, logger: Logger): void {
   let count = 0;
   const handler = (signal: NodeJS.Signals) => {
     count++;

@@ -118,6 +118,20 @@ export type CliFlags = Partial<Record<SettingName, string | number | undefined>>
   dryRun?: boolean | undefined;
 };
 
+/**
+ * Commander's parsed flags (keyed by the camelCase of each flag, `--queue` → queue) → setting
+ * names (queueName). Derived from SETTINGS so a flag can never be wired to the wrong setting.
+ */
+export function settingsFromFlags(flags: Record<string, unknown>): CliFlags {
+  const out: CliFlags = { dryRun: flags.dryRun === true };
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, { flag: string }][]) {
+    const key = setting.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const value = flags[key];
+    if (typeof value === "string" || typeof value === "number") out[name] = value;
+  }
+  return out;
+}
+
 export interface LoadOptions {
   /** Commands that mask (run, demo, replay) need the key; status or init-db do not. */
   requireKey: boolean;

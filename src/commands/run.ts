@@ -6,13 +6,13 @@ import { redactUrl } from "../config.js";
 import { describeError, ExitCode, exitCodeOf } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { runPipeline, type Stages } from "../pipeline.js";
-import { createPool, waitForDatabase } from "../sink/database.js";
+import { createBodyCipher } from "../sink/body-cipher.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
-import { ensureSchema } from "../sink/schema.js";
 import { Receiver } from "../source/receiver.js";
-import { createSqsClient, endpointLabel, resolveQueueUrl } from "../source/sqs-client.js";
+import { endpointLabel } from "../source/sqs-client.js";
 import type { RunSummary } from "../summary.js";
 import { createMasker, transformMessage } from "../transform/index.js";
+import { withDatabase, withQueue } from "./resources.js";
 
 /** Tuning that is not worth a flag; documented in ARCHITECTURE.md. */
 export const RUN_DEFAULTS = {
@@ -47,64 +47,58 @@ export async function runEtl(
     "starting run",
   );
 
-  const pool = createPool(config.databaseUrl, RUN_DEFAULTS.writeConcurrency + 1, logger);
-  const sqs = createSqsClient(config);
-  try {
-    // Database first: if it is down, nothing is received, so nothing is hidden in the queue.
-    await waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger);
-    await ensureSchema(pool);
-    const queueUrl = await resolveQueueUrl(sqs, config, logger);
+  // Database first: if it is down, nothing is received, so nothing is hidden in the queue.
+  const poolSize = RUN_DEFAULTS.writeConcurrency + 1;
+  return withDatabase(config, logger, poolSize, (pool) =>
+    withQueue(config, logger, async (sqs, queueUrl) => {
+      const receiver = new Receiver(sqs, {
+        queueUrl,
+        endpoint,
+        waitTimeSeconds: config.waitTimeSeconds,
+        visibilityTimeout: config.visibilityTimeout,
+      });
+      const sink = new PostgresSink(pool, createBodyCipher(key));
+      const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
+      const stages: Stages = {
+        receive: (max, signal) => receiver.receive(max, signal),
+        transform: (m) => transformMessage(m, masker),
+        write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
+        acknowledge: config.dryRun
+          ? async () => ({ deleted: 0, failed: 0, stale: 0 })
+          : (messages) => deleter.delete(messages),
+      };
 
-    const receiver = new Receiver(sqs, {
-      queueUrl,
-      endpoint,
-      waitTimeSeconds: config.waitTimeSeconds,
-      visibilityTimeout: config.visibilityTimeout,
-    });
-    const sink = new PostgresSink(pool);
-    const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
-    const stages: Stages = {
-      receive: (max, signal) => receiver.receive(max, signal),
-      transform: (m) => transformMessage(m, masker),
-      write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
-      acknowledge: config.dryRun
-        ? async () => ({ deleted: 0, failed: 0, stale: 0 })
-        : (messages) => deleter.delete(messages),
-    };
-
-    const { summary, error } = await runPipeline(
-      stages,
-      {
-        concurrency: config.concurrency,
-        batchSize: config.batchSize,
-        writeConcurrency: RUN_DEFAULTS.writeConcurrency,
-        lingerMs: RUN_DEFAULTS.lingerMs,
-        maxMessages: config.maxMessages,
-        maxRuntimeSeconds: config.maxRuntimeSeconds,
-        dryRun: config.dryRun,
-      },
-      logger,
-      stopSignal,
-    );
-
-    let exitCode: ExitCode = ExitCode.OK;
-    if (error !== undefined) {
-      exitCode = exitCodeOf(error);
-      logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
-    } else if (summary.deleteFailed > 0) {
-      exitCode = ExitCode.FAILURE;
-      logger.error(
-        { deleteFailed: summary.deleteFailed },
-        "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+      const { summary, error } = await runPipeline(
+        stages,
+        {
+          concurrency: config.concurrency,
+          batchSize: config.batchSize,
+          writeConcurrency: RUN_DEFAULTS.writeConcurrency,
+          lingerMs: RUN_DEFAULTS.lingerMs,
+          maxMessages: config.maxMessages,
+          maxRuntimeSeconds: config.maxRuntimeSeconds,
+          dryRun: config.dryRun,
+        },
+        logger,
+        stopSignal,
       );
-    }
-    logger.info({ summary, exitCode }, "run finished");
-    if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
-    return { exitCode, summary };
-  } finally {
-    sqs.destroy();
-    await pool.end().catch(() => {});
-  }
+
+      let exitCode: ExitCode = ExitCode.OK;
+      if (error !== undefined) {
+        exitCode = exitCodeOf(error);
+        logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
+      } else if (summary.deleteFailed > 0) {
+        exitCode = ExitCode.FAILURE;
+        logger.error(
+          { deleteFailed: summary.deleteFailed },
+          "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+        );
+      }
+      logger.info({ summary, exitCode }, "run finished");
+      if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
+      return { exitCode, summary };
+    }),
+  );
 }
 
 function dryRunOutcome(items: { result: { kind: string; reason?: string } }[]) {

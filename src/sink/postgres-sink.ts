@@ -3,7 +3,8 @@
 // batch whatever its size, never a statement per row.
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError } from "../errors.js";
-import type { ReceivedMessage, RejectReason, TransformResult } from "../types.js";
+import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
+import type { BodyCipher } from "./body-cipher.js";
 
 export interface SinkItem {
   message: ReceivedMessage;
@@ -33,12 +34,16 @@ SELECT * FROM unnest(
 
 const INSERT_REJECTED_SQL = `
 INSERT INTO etl.rejected_messages
-  (message_id, reason, detail, payload, receive_count, sent_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::timestamptz[])
+  (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
+SELECT * FROM unnest(
+  $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::integer[], $7::timestamptz[])
 ON CONFLICT (message_id) DO NOTHING`;
 
 export class PostgresSink {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly cipher: BodyCipher,
+  ) {}
 
   async write(items: readonly SinkItem[]): Promise<SinkOutcome> {
     // The same message can sit in one batch twice (its visibility expired while it waited and
@@ -82,17 +87,7 @@ export class PostgresSink {
     const rejected = items.flatMap((i) =>
       i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
     );
-    if (rows.length > 0) {
-      await client.query(INSERT_LOGINS_SQL, [
-        rows.map((r) => r.user_id),
-        rows.map((r) => r.device_type),
-        rows.map((r) => r.masked_ip),
-        rows.map((r) => r.masked_device_id),
-        rows.map((r) => r.locale),
-        rows.map((r) => r.app_version),
-        rows.map((r) => r.create_date),
-      ]);
-    }
+    await insertLoginRows(client, rows);
     const byReason: Partial<Record<RejectReason, number>> = {};
     if (rejected.length > 0) {
       await client.query(INSERT_REJECTED_SQL, [
@@ -100,6 +95,7 @@ export class PostgresSink {
         rejected.map((r) => r.result.reason),
         rejected.map((r) => r.result.detail),
         rejected.map((r) => r.result.maskedPayload),
+        rejected.map((r) => this.cipher.seal(r.message.body)),
         rejected.map((r) => r.message.receiveCount),
         rejected.map((r) =>
           r.message.sentTimestamp === undefined
@@ -111,4 +107,21 @@ export class PostgresSink {
     }
     return { inserted: rows.length, rejected: byReason };
   }
+}
+
+/** All rows in one statement, whatever their number. Shared with `etl replay`. */
+export async function insertLoginRows(
+  client: PoolClient,
+  rows: readonly LoginRow[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query(INSERT_LOGINS_SQL, [
+    rows.map((r) => r.user_id),
+    rows.map((r) => r.device_type),
+    rows.map((r) => r.masked_ip),
+    rows.map((r) => r.masked_device_id),
+    rows.map((r) => r.locale),
+    rows.map((r) => r.app_version),
+    rows.map((r) => r.create_date),
+  ]);
 }

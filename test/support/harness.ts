@@ -3,7 +3,7 @@
 // and SQS. One harness per test file; each test gets its own database and queue.
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,6 +41,8 @@ export interface QueueDepth {
 
 export class Harness {
   readonly key = randomBytes(32).toString("hex");
+  /** A private folder for files a test writes. */
+  readonly scratch = mkdtempSync(join(tmpdir(), "login-etl-test-"));
   readonly sqs: SQSClient;
   private dbCounter = 0;
   private queueCounter = 0;
@@ -68,6 +70,7 @@ export class Harness {
     this.sqs.destroy();
     await this.sqsServer.stop();
     await this.postgres.stop();
+    rmSync(this.scratch, { recursive: true, force: true });
   }
 
   /** A new empty database; returns its URL and a pool for assertions. */

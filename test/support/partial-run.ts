@@ -3,6 +3,7 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
 import pino from "pino";
 import { runPipeline } from "../../src/pipeline.js";
+import { createBodyCipher } from "../../src/sink/body-cipher.js";
 import { createPool } from "../../src/sink/database.js";
 import { PostgresSink } from "../../src/sink/postgres-sink.js";
 import { ensureSchema } from "../../src/sink/schema.js";
@@ -31,8 +32,9 @@ export async function commitWithoutDeleting(
       waitTimeSeconds: 1,
       visibilityTimeout,
     });
-    const sink = new PostgresSink(pool);
-    const masker = createMasker(Buffer.from(h.key, "utf8"));
+    const key = Buffer.from(h.key, "utf8");
+    const sink = new PostgresSink(pool, createBodyCipher(key));
+    const masker = createMasker(key);
     return await runPipeline(
       {
         receive: (max, signal) => receiver.receive(max, signal),

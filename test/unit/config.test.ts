@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { loadConfig, redactUrl } from "../../src/config.js";
+import { loadConfig, redactUrl, settingsFromFlags } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 const KEY = "k".repeat(32);
@@ -88,5 +88,31 @@ describe("redactUrl", () => {
     );
     assert.equal(redactUrl("postgres://db/prod"), "postgres://db/prod");
     assert.equal(redactUrl("::not a url"), "<unparseable url>");
+  });
+});
+
+describe("settingsFromFlags", () => {
+  test("maps every commander flag name to its setting, including renamed ones", () => {
+    const flags = {
+      endpoint: "http://localhost:4566",
+      queue: "q",
+      queueUrl: "http://x/1/q",
+      databaseUrl: "postgres://d",
+      batchSize: "5",
+      maxRuntime: "60",
+      startupWait: "3",
+      dryRun: true,
+      json: true, // a command's own flag: not a setting, ignored
+    };
+    assert.deepEqual(settingsFromFlags(flags), {
+      sqsEndpoint: "http://localhost:4566",
+      queueName: "q",
+      queueUrl: "http://x/1/q",
+      databaseUrl: "postgres://d",
+      batchSize: "5",
+      maxRuntimeSeconds: "60",
+      startupWaitSeconds: "3",
+      dryRun: true,
+    });
   });
 });

@@ -1,0 +1,150 @@
+// Reading the quarantine (`etl rejected`) and replaying it through the current transform
+// (`etl replay`). The SQL lives here, beside the code that runs it.
+import type { Pool } from "pg";
+import type { RejectReason, TransformResult } from "../types.js";
+import type { BodyCipher } from "./body-cipher.js";
+import { insertLoginRows } from "./postgres-sink.js";
+
+export interface QuarantineEntry {
+  message_id: string;
+  reason: string;
+  detail: string;
+  payload: string;
+  receive_count: number;
+  sent_at: Date | null;
+  rejected_at: Date;
+}
+
+export async function countRejectedByReason(
+  pool: Pool,
+): Promise<{ reason: string; count: number; newest: Date }[]> {
+  const result = await pool.query(
+    `SELECT reason, count(*)::int AS count, max(rejected_at) AS newest
+       FROM etl.rejected_messages GROUP BY reason ORDER BY count DESC, reason`,
+  );
+  return result.rows;
+}
+
+export async function listRejected(
+  pool: Pool,
+  options: { reason: string | undefined; limit: number },
+): Promise<QuarantineEntry[]> {
+  const result = await pool.query<QuarantineEntry>(
+    `SELECT message_id, reason, detail, payload, receive_count, sent_at, rejected_at
+       FROM etl.rejected_messages
+      WHERE $1::text IS NULL OR reason = $1
+      ORDER BY rejected_at DESC, message_id
+      LIMIT $2`,
+    [options.reason ?? null, options.limit],
+  );
+  return result.rows;
+}
+
+export interface ReplayOutcome {
+  examined: number;
+  /** Now valid: inserted into user_logins and removed from quarantine. */
+  loaded: number;
+  /** Still invalid, by their (possibly new) reason; their reason and detail are updated. */
+  stillRejected: Partial<Record<RejectReason, number>>;
+  /** Sealed with another PII_HASH_KEY: left untouched. */
+  undecryptable: number;
+}
+
+export interface ReplayOptions {
+  reason: string | undefined;
+  dryRun: boolean;
+  chunkSize?: number;
+}
+
+// Locked so that two replays (or a replay and a DBA) cannot load the same message twice: the
+// second waits, then no longer finds the rows the first one moved out.
+const SELECT_CHUNK_SQL = `
+SELECT message_id, body_sealed, (extract(epoch FROM sent_at) * 1000)::float8 AS sent_ms
+  FROM etl.rejected_messages
+ WHERE ($1::text IS NULL OR reason = $1) AND message_id > $2
+ ORDER BY message_id
+ LIMIT $3
+   FOR UPDATE`;
+
+const LEAVE_QUARANTINE_SQL = `
+WITH gone AS (DELETE FROM etl.rejected_messages WHERE message_id = ANY($1::text[]) RETURNING message_id)
+UPDATE etl.processed_messages p SET outcome = 'loaded' FROM gone WHERE p.message_id = gone.message_id`;
+
+const UPDATE_REASON_SQL = `
+UPDATE etl.rejected_messages r
+   SET reason = u.reason, detail = u.detail, payload = u.payload
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(message_id, reason, detail, payload)
+ WHERE r.message_id = u.message_id`;
+
+/**
+ * Run quarantined messages through `transform` again, a chunk per transaction: in each, the
+ * messages that now pass are inserted into user_logins and leave quarantine together, so each is
+ * loaded exactly once however often replay runs.
+ */
+export async function replayQuarantine(
+  pool: Pool,
+  options: ReplayOptions,
+  transform: (body: string, sentTimestamp: number | undefined) => TransformResult,
+  cipher: BodyCipher,
+): Promise<ReplayOutcome> {
+  const outcome: ReplayOutcome = { examined: 0, loaded: 0, stillRejected: {}, undecryptable: 0 };
+  const chunkSize = options.chunkSize ?? 500;
+  let after = "";
+  for (;;) {
+    const client = await pool.connect();
+    try {
+      await client.query("BEGIN");
+      const chunk = await client.query<{
+        message_id: string;
+        body_sealed: Buffer;
+        sent_ms: number | null;
+      }>(SELECT_CHUNK_SQL, [options.reason ?? null, after, chunkSize]);
+      if (chunk.rows.length === 0) {
+        await client.query("ROLLBACK");
+        return outcome;
+      }
+      const loadedIds: string[] = [];
+      const rows = [];
+      const still: { id: string; reason: RejectReason; detail: string; payload: string }[] = [];
+      for (const entry of chunk.rows) {
+        outcome.examined++;
+        const body = cipher.open(entry.body_sealed);
+        if (body === null) {
+          outcome.undecryptable++;
+          continue;
+        }
+        const result = transform(body, entry.sent_ms ?? undefined);
+        if (result.kind === "row") {
+          loadedIds.push(entry.message_id);
+          rows.push(result.row);
+        } else {
+          still.push({
+            id: entry.message_id,
+            reason: result.reason,
+            detail: result.detail,
+            payload: result.maskedPayload,
+          });
+          outcome.stillRejected[result.reason] = (outcome.stillRejected[result.reason] ?? 0) + 1;
+        }
+      }
+      await insertLoginRows(client, rows);
+      if (loadedIds.length > 0) await client.query(LEAVE_QUARANTINE_SQL, [loadedIds]);
+      if (still.length > 0) {
+        await client.query(UPDATE_REASON_SQL, [
+          still.map((s) => s.id),
+          still.map((s) => s.reason),
+          still.map((s) => s.detail),
+          still.map((s) => s.payload),
+        ]);
+      }
+      await client.query(options.dryRun ? "ROLLBACK" : "COMMIT");
+      outcome.loaded += loadedIds.length;
+      after = chunk.rows[chunk.rows.length - 1]?.message_id ?? after;
+    } catch (err) {
+      await client.query("ROLLBACK").catch(() => {});
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}

@@ -1,0 +1,64 @@
+// Queue attributes for `etl status` and `etl prune`: depth, dead-letter queue, retention.
+import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from "@aws-sdk/client-sqs";
+
+export interface QueueDepth {
+  visible: number;
+  inFlight: number;
+  delayed: number;
+}
+
+export interface QueueInfo {
+  url: string;
+  depth: QueueDepth;
+  retentionSeconds: number;
+  deadLetter: { url: string; depth: QueueDepth; maxReceiveCount: number } | undefined;
+}
+
+async function attributes(client: SQSClient, url: string): Promise<Record<string, string>> {
+  const out = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["All"] }),
+  );
+  return out.Attributes ?? {};
+}
+
+function depthOf(a: Record<string, string>): QueueDepth {
+  return {
+    visible: Number(a.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
+export async function getQueueInfo(client: SQSClient, url: string): Promise<QueueInfo> {
+  const a = await attributes(client, url);
+  return {
+    url,
+    depth: depthOf(a),
+    // SQS's default retention is 4 days when the attribute is absent.
+    retentionSeconds: Number(a.MessageRetentionPeriod ?? 345_600),
+    deadLetter: await deadLetterOf(client, a.RedrivePolicy),
+  };
+}
+
+async function deadLetterOf(client: SQSClient, redrivePolicy: string | undefined) {
+  if (!redrivePolicy) return undefined;
+  let policy: { deadLetterTargetArn?: string; maxReceiveCount?: string | number };
+  try {
+    policy = JSON.parse(redrivePolicy) as typeof policy;
+  } catch {
+    return undefined;
+  }
+  // arn:aws:sqs:REGION:ACCOUNT:NAME
+  const parts = policy.deadLetterTargetArn?.split(":") ?? [];
+  const name = parts[5];
+  if (!name) return undefined;
+  const { QueueUrl } = await client.send(
+    new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: parts[4] }),
+  );
+  if (!QueueUrl) return undefined;
+  return {
+    url: QueueUrl,
+    depth: depthOf(await attributes(client, QueueUrl)),
+    maxReceiveCount: Number(policy.maxReceiveCount ?? 0),
+  };
+}
