@@ -106,7 +106,11 @@ Examples:
       onSignals(() => stop.abort(), logger);
       const { runEtl } = await import("./commands/run.js");
       const { formatSummary } = await import("./summary.js");
-      const { exitCode, summary } = await runEtl(config, logger, stop.signal);
+      const progress = process.stderr.isTTY ? "bar" : "log";
+      const { exitCode, summary } = await runEtl(config, logger, {
+        progress,
+        stopSignal: stop.signal,
+      });
       if (summary && process.stdout.isTTY) process.stdout.write(`\n${formatSummary(summary)}\n`);
       return exitCode;
     }),

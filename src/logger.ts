@@ -1,7 +1,7 @@
 // Structured logs on stderr: JSON for cron/CI, readable on a terminal. Command output (the run
 // summary table, status, keygen) goes to stdout, so `etl keygen > key` never captures a log line.
 import pino, { type DestinationStream, type Logger } from "pino";
-import pinoPretty from "pino-pretty";
+import { prettyFactory } from "pino-pretty";
 
 export type { Logger } from "pino";
 
@@ -45,15 +45,17 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.destination) return pino(base, options.destination);
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   if (pretty) {
-    return pino(
-      base,
-      pinoPretty({
-        destination: 2,
-        sync: true,
-        ignore: "pid,hostname,name",
-        translateTime: "SYS:HH:MM:ss",
-      }),
-    );
+    const prettify = prettyFactory({
+      colorize: true,
+      ignore: "pid,hostname,name",
+      translateTime: "SYS:HH:MM:ss",
+    });
+    // Formatting is synchronous, so nothing is lost when a command exits right after logging.
+    // Each line first clears the terminal line, where a progress bar may be drawn; the bar
+    // redraws itself below on its next tick.
+    return pino(base, {
+      write: (line: string) => process.stderr.write(`\r\x1b[K${prettify(line)}`),
+    });
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

@@ -30,6 +30,9 @@ export interface PipelineOptions {
   maxMessages: number | undefined;
   maxRuntimeSeconds: number | undefined;
   dryRun: boolean;
+  /** Called every progressIntervalMs with the counters so far (progress bar, periodic log). */
+  onProgress?: ((summary: RunSummary) => void) | undefined;
+  progressIntervalMs?: number | undefined;
 }
 
 export interface PipelineResult {
@@ -81,6 +84,13 @@ class Pipeline {
     const onExternalStop = () => this.stop("signal");
     externalStop?.addEventListener("abort", onExternalStop, { once: true });
     if (externalStop?.aborted) this.stop("signal");
+    const { onProgress } = this.options;
+    const ticker = onProgress
+      ? setInterval(
+          () => onProgress(this.stats.summarize(this.stopReason ?? "drained", this.options.dryRun)),
+          this.options.progressIntervalMs ?? 1_000,
+        )
+      : undefined;
     const deadline =
       this.options.maxRuntimeSeconds === undefined
         ? undefined
@@ -93,6 +103,7 @@ class Pipeline {
       while (this.batches.size > 0) await Promise.all(this.batches);
     } finally {
       clearTimeout(deadline);
+      clearInterval(ticker);
       clearTimeout(this.lingerTimer);
       externalStop?.removeEventListener("abort", onExternalStop);
     }

@@ -1,13 +1,16 @@
 // `etl run`: wire config to the four stages, run until drained or stopped, report, exit code.
 
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import { Deleter } from "../ack/deleter.js";
 import type { Config } from "../config.js";
 import { redactUrl } from "../config.js";
 import { describeError, ExitCode, exitCodeOf } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { runPipeline, type Stages } from "../pipeline.js";
+import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
+import { getQueueDepth } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
 import type { RunSummary } from "../summary.js";
@@ -18,7 +21,16 @@ import { withDatabase, withQueue } from "./resources.js";
 export const RUN_DEFAULTS = {
   writeConcurrency: 2,
   lingerMs: 50,
+  /** How often a run that is not on a terminal logs a progress line. */
+  progressLogIntervalMs: 30_000,
 };
+
+export interface RunOptions {
+  /** A bar on a terminal, a periodic log line for cron/CI, or nothing (demo, tests). */
+  progress?: "bar" | "log" | "none";
+  /** SIGINT/SIGTERM: stop receiving, finish what is held. */
+  stopSignal?: AbortSignal | undefined;
+}
 
 export interface RunOutcome {
   exitCode: ExitCode;
@@ -28,7 +40,7 @@ export interface RunOutcome {
 export async function runEtl(
   config: Config,
   logger: Logger,
-  stopSignal?: AbortSignal,
+  options: RunOptions = {},
 ): Promise<RunOutcome> {
   const key = config.piiHashKey;
   if (!key) throw new Error("runEtl needs config.piiHashKey (loadConfig with requireKey)");
@@ -68,6 +80,7 @@ export async function runEtl(
           : (messages) => deleter.delete(messages),
       };
 
+      const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
       const { summary, error } = await runPipeline(
         stages,
         {
@@ -78,10 +91,13 @@ export async function runEtl(
           maxMessages: config.maxMessages,
           maxRuntimeSeconds: config.maxRuntimeSeconds,
           dryRun: config.dryRun,
+          onProgress: progress?.update,
+          progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
         },
         logger,
-        stopSignal,
+        options.stopSignal,
       );
+      progress?.stop();
 
       let exitCode: ExitCode = ExitCode.OK;
       if (error !== undefined) {
@@ -99,6 +115,22 @@ export async function runEtl(
       return { exitCode, summary };
     }),
   );
+}
+
+async function startProgress(
+  kind: "bar" | "log" | "none",
+  sqs: SQSClient,
+  queueUrl: string,
+  logger: Logger,
+): Promise<Progress | undefined> {
+  if (kind === "log") return loggedProgress(logger);
+  if (kind === "none") return undefined;
+  // The bar's total is the depth seen now; without GetQueueAttributes permission it just grows.
+  const depth = await getQueueDepth(sqs, queueUrl).then(
+    (d) => d.visible,
+    () => 0,
+  );
+  return terminalProgress(depth);
 }
 
 function dryRunOutcome(items: { result: { kind: string; reason?: string } }[]) {

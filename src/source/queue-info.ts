@@ -29,6 +29,10 @@ function depthOf(a: Record<string, string>): QueueDepth {
   };
 }
 
+export async function getQueueDepth(client: SQSClient, url: string): Promise<QueueDepth> {
+  return depthOf(await attributes(client, url));
+}
+
 export async function getQueueInfo(client: SQSClient, url: string): Promise<QueueInfo> {
   const a = await attributes(client, url);
   return {

@@ -178,3 +178,26 @@ describe("runPipeline", () => {
     assert.equal(summary.drained, true);
   });
 });
+
+describe("progress", () => {
+  test("onProgress is called while the run goes on, with counts that only grow", async () => {
+    const q = fakeQueue(400);
+    const receive = q.stages.receive;
+    q.stages.receive = async (max, signal) => {
+      await sleep(2);
+      return receive(max, signal);
+    };
+    const seen: number[] = [];
+    const { summary } = await runPipeline(
+      q.stages,
+      options({ onProgress: (s) => seen.push(s.received), progressIntervalMs: 10 }),
+      logger,
+    );
+    assert.ok(seen.length >= 2, `called ${seen.length} times`);
+    assert.deepEqual(
+      seen,
+      [...seen].sort((a, b) => a - b),
+    );
+    assert.ok((seen.at(-1) ?? 0) <= summary.received);
+  });
+});
