@@ -89,7 +89,7 @@ export const SETTINGS = {
     env: "ETL_VISIBILITY_TIMEOUT",
     flag: "--visibility-timeout",
     default: 120,
-    schema: int(10, 43_200),
+    schema: int(2, 43_200),
   },
   maxMessages: {
     env: "ETL_MAX_MESSAGES",

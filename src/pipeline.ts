@@ -16,6 +16,11 @@ export interface Stages {
   transform(message: ReceivedMessage): TransformResult;
   write(items: SinkItem[]): Promise<SinkOutcome>;
   acknowledge(messages: ReceivedMessage[]): Promise<DeleteOutcome>;
+  /** Told what is held from receive until deleted or given up on (visibility extension). */
+  hold?: {
+    track(messages: readonly ReceivedMessage[]): void;
+    untrack(messages: readonly ReceivedMessage[]): void;
+  };
 }
 
 export interface PipelineOptions {
@@ -154,6 +159,7 @@ class Pipeline {
         if (this.held === 0) return;
         continue;
       }
+      this.stages.hold?.track(messages);
       this.stats.received += messages.length;
       this.held += messages.length;
       this.buffer.push(...messages);
@@ -213,6 +219,7 @@ class Pipeline {
 
   private startBatch(batch: ReceivedMessage[]): void {
     const done = this.processBatch(batch).finally(() => {
+      this.stages.hold?.untrack(batch);
       this.batches.delete(done);
       this.held -= batch.length;
       this.wakeCapacityWaiters();

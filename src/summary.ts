@@ -22,6 +22,8 @@ export interface RunSummary {
   drained: boolean;
   stopReason: StopReason;
   dryRun: boolean;
+  /** Held messages whose visibility timeout was extended (slow batches). */
+  visibilityExtensions?: number;
 }
 
 // Field names come from untrusted bodies: cap how many distinct ones we keep and how long.

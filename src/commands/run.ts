@@ -13,8 +13,9 @@ import { PostgresSink } from "../sink/postgres-sink.js";
 import { getQueueDepth } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
+import { VisibilityKeeper } from "../source/visibility-keeper.js";
 import type { RunSummary } from "../summary.js";
-import { createMasker, transformMessage } from "../transform/index.js";
+import { createMasker, maskPayload, transformMessage } from "../transform/index.js";
 import { withDatabase, withQueue } from "./resources.js";
 
 /** Tuning that is not worth a flag; documented in ARCHITECTURE.md. */
@@ -69,8 +70,17 @@ export async function runEtl(
         waitTimeSeconds: config.waitTimeSeconds,
         visibilityTimeout: config.visibilityTimeout,
       });
-      const sink = new PostgresSink(pool, createBodyCipher(key));
+      const sink = new PostgresSink(pool, {
+        cipher: createBodyCipher(key),
+        maskPayload: (body) => maskPayload(body, masker),
+        logger,
+      });
       const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
+      const keeper = new VisibilityKeeper(
+        sqs,
+        { queueUrl, endpoint, visibilityTimeout: config.visibilityTimeout },
+        logger,
+      );
       const stages: Stages = {
         receive: (max, signal) => receiver.receive(max, signal),
         transform: (m) => transformMessage(m, masker),
@@ -78,10 +88,11 @@ export async function runEtl(
         acknowledge: config.dryRun
           ? async () => ({ deleted: 0, failed: 0, stale: 0 })
           : (messages) => deleter.delete(messages),
+        hold: keeper,
       };
 
       const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
-      const { summary, error } = await runPipeline(
+      const { summary: counted, error } = await runPipeline(
         stages,
         {
           concurrency: config.concurrency,
@@ -98,6 +109,8 @@ export async function runEtl(
         options.stopSignal,
       );
       progress?.stop();
+      keeper.stop();
+      const summary = { ...counted, visibilityExtensions: keeper.extended };
 
       let exitCode: ExitCode = ExitCode.OK;
       if (error !== undefined) {

@@ -16,6 +16,12 @@ export function createPool(databaseUrl: string, max: number, logger: Logger): pg
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash
   // the process. The next query on that connection fails and is handled where it happens.
   pool.on("error", (err) => logger.warn(`idle database connection lost: ${describeError(err)}`));
+  // A connection that dies while checked out (server restart, terminated backend) emits 'error'
+  // on its client as well as failing the running query; without a listener that event would
+  // crash the process before the failure could be handled as a failed batch.
+  pool.on("connect", (client) => {
+    client.on("error", (err) => logger.warn(`database connection lost: ${describeError(err)}`));
+  });
   return pool;
 }
 
@@ -38,6 +44,29 @@ export function isTransientDbError(err: unknown): boolean {
   if (typeof code === "string") return TRANSIENT.has(code);
   // pg reports "Connection terminated" and connect timeouts without a code.
   return err instanceof Error && /terminated|timeout/i.test(err.message);
+}
+
+/**
+ * What to do when a batch transaction fails:
+ * - "retry": the same batch again (deadlock, serialization failure, lock or statement timeout);
+ * - "row": something about the data (a constraint, a trigger, a value Postgres refuses): split
+ *   the batch to find the message, so its neighbours still commit;
+ * - "fatal": the database itself is the problem (connection lost, permissions, a missing table):
+ *   stop the run, delete nothing.
+ */
+export type DbFailure = "retry" | "row" | "fatal";
+
+const RETRY_CODES = new Set(["40P01", "40001", "55P03", "57014"]);
+// SQLSTATE classes about the data: data exception, integrity constraint, WITH CHECK OPTION,
+// PL/pgSQL raise (triggers), SQL routine and external routine exceptions.
+const ROW_CLASSES = new Set(["22", "23", "44", "P0", "2F", "38", "39"]);
+
+export function classifyDbFailure(err: unknown): DbFailure {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string" || code.length !== 5) return "fatal";
+  if (RETRY_CODES.has(code)) return "retry";
+  if (ROW_CLASSES.has(code.slice(0, 2))) return "row";
+  return "fatal";
 }
 
 /** Explanations for the failures an operator can fix; the password is never part of them. */

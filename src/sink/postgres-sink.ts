@@ -1,10 +1,13 @@
 // Sink: one transaction per batch. The ledger decides which messages are new; only those become
 // rows (valid) or quarantine entries (rejected). Everything is set-based: three statements per
-// batch whatever its size, never a statement per row.
+// batch whatever its size, never a statement per row. A row the database refuses is isolated by
+// splitting the batch, so it never takes its neighbours down with it.
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError } from "../errors.js";
+import type { Logger } from "../logger.js";
 import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
+import { classifyDbFailure } from "./database.js";
 
 export interface SinkItem {
   message: ReceivedMessage;
@@ -39,16 +42,121 @@ SELECT * FROM unnest(
   $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::integer[], $7::timestamptz[])
 ON CONFLICT (message_id) DO NOTHING`;
 
+/** The most times one batch is retried after a deadlock or serialization failure. */
+const MAX_RETRIES = 5;
+
+export interface SinkOptions {
+  /** Seals the original body of a quarantined message for `etl replay`. */
+  cipher: BodyCipher;
+  /** The masked payload stored for a message quarantined by the database (db_error). */
+  maskPayload: (body: string) => string;
+  logger: Logger;
+}
+
+interface Committed {
+  inserted: number;
+  rejected: Partial<Record<RejectReason, number>>;
+  /** Messages this transaction claimed in the ledger (the rest were duplicates). */
+  claimed: number;
+}
+
 export class PostgresSink {
   constructor(
     private readonly pool: Pool,
-    private readonly cipher: BodyCipher,
+    private readonly options: SinkOptions,
   ) {}
 
   async write(items: readonly SinkItem[]): Promise<SinkOutcome> {
     // The same message can sit in one batch twice (its visibility expired while it waited and
     // another poll received it again): keep one copy, the other counts as a duplicate.
     const unique = [...new Map(items.map((i) => [i.message.messageId, i])).values()];
+    const done = await this.commitOrSplit(unique);
+    return {
+      inserted: done.inserted,
+      rejected: done.rejected,
+      duplicates: items.length - done.claimed,
+    };
+  }
+
+  /**
+   * Commit the batch; if the database refuses one of its rows (a constraint, a trigger), split
+   * it in halves and commit each, down to the single offending message, which is quarantined
+   * as db_error. One bad row costs about 2·log2(batch) extra transactions, and every good
+   * message in the batch still commits.
+   */
+  private async commitOrSplit(items: readonly SinkItem[]): Promise<Committed> {
+    try {
+      return await this.commitWithRetry(items);
+    } catch (err) {
+      if (classifyDbFailure(err) !== "row") throw asDatabaseError(err);
+      const [only] = items;
+      if (items.length === 1 && only) return this.quarantineDbError(only, err);
+      const middle = Math.ceil(items.length / 2);
+      const left = await this.commitOrSplit(items.slice(0, middle));
+      const right = await this.commitOrSplit(items.slice(middle));
+      return merge(left, right);
+    }
+  }
+
+  private async commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.transaction((client) => this.claimAndInsert(client, items));
+      } catch (err) {
+        if (classifyDbFailure(err) !== "retry" || attempt > MAX_RETRIES) throw err;
+        this.options.logger.warn(
+          { code: (err as { code?: string }).code, attempt, size: items.length },
+          `batch transaction will be retried: ${describeError(err)}`,
+        );
+        await sleep(25 * 2 ** attempt + Math.random() * 25);
+      }
+    }
+  }
+
+  private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
+    const claimed = await client.query<{ message_id: string }>(CLAIM_SQL, [
+      items.map((i) => i.message.messageId),
+      items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
+    ]);
+    const fresh = new Set(claimed.rows.map((r) => r.message_id));
+    const outcome = await this.insert(
+      client,
+      items.filter((i) => fresh.has(i.message.messageId)),
+    );
+    return { ...outcome, claimed: fresh.size };
+  }
+
+  /** The database refused this message's row: record it in quarantine instead (own transaction). */
+  private async quarantineDbError(item: SinkItem, err: unknown): Promise<Committed> {
+    const code = (err as { code?: string }).code ?? "unknown";
+    // Postgres error messages name constraints and columns; the values in them are at most
+    // masked ones (raw ip/device_id never reach the database). err.detail is left out all the
+    // same: it can echo a whole row.
+    const detail = `Postgres refused the row: SQLSTATE ${code}: ${describeError(err)}`.slice(
+      0,
+      500,
+    );
+    this.options.logger.warn(
+      { messageId: item.message.messageId, code },
+      "quarantining a message the database refused (db_error)",
+    );
+    const quarantined: SinkItem = {
+      message: item.message,
+      result: {
+        kind: "rejected",
+        reason: "db_error",
+        detail,
+        maskedPayload: this.options.maskPayload(item.message.body),
+      },
+    };
+    try {
+      return await this.commitWithRetry([quarantined]);
+    } catch (again) {
+      throw asDatabaseError(again);
+    }
+  }
+
+  private async transaction<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
     let client: PoolClient;
     try {
       client = await this.pool.connect();
@@ -57,25 +165,19 @@ export class PostgresSink {
         cause: err,
       });
     }
+    let broken: Error | undefined;
     try {
       await client.query("BEGIN");
-      const claimed = await client.query<{ message_id: string }>(CLAIM_SQL, [
-        unique.map((i) => i.message.messageId),
-        unique.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
-      ]);
-      const fresh = new Set(claimed.rows.map((r) => r.message_id));
-      const toLoad = unique.filter((i) => fresh.has(i.message.messageId));
-      const outcome = await this.insert(client, toLoad);
+      const result = await body(client);
       await client.query("COMMIT");
-      return { ...outcome, duplicates: items.length - fresh.size };
+      return result;
     } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw new DatabaseError(`Batch transaction failed: ${describeError(err)}`, {
-        cause: err,
-        code: (err as { code?: string }).code,
+      await client.query("ROLLBACK").catch((rollbackError: Error) => {
+        broken = rollbackError; // the connection is unusable: do not return it to the pool
       });
+      throw err;
     } finally {
-      client.release();
+      client.release(broken);
     }
   }
 
@@ -95,7 +197,7 @@ export class PostgresSink {
         rejected.map((r) => r.result.reason),
         rejected.map((r) => r.result.detail),
         rejected.map((r) => r.result.maskedPayload),
-        rejected.map((r) => this.cipher.seal(r.message.body)),
+        rejected.map((r) => this.options.cipher.seal(r.message.body)),
         rejected.map((r) => r.message.receiveCount),
         rejected.map((r) =>
           r.message.sentTimestamp === undefined
@@ -108,6 +210,24 @@ export class PostgresSink {
     return { inserted: rows.length, rejected: byReason };
   }
 }
+
+function merge(a: Committed, b: Committed): Committed {
+  const rejected = { ...a.rejected };
+  for (const [reason, n] of Object.entries(b.rejected) as [RejectReason, number][]) {
+    rejected[reason] = (rejected[reason] ?? 0) + n;
+  }
+  return { inserted: a.inserted + b.inserted, claimed: a.claimed + b.claimed, rejected };
+}
+
+function asDatabaseError(err: unknown): DatabaseError {
+  if (err instanceof DatabaseError) return err;
+  return new DatabaseError(`Batch transaction failed: ${describeError(err)}`, {
+    cause: err,
+    code: (err as { code?: string }).code,
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** All rows in one statement, whatever their number. Shared with `etl replay`. */
 export async function insertLoginRows(

@@ -8,7 +8,7 @@ import { createPool } from "../../src/sink/database.js";
 import { PostgresSink } from "../../src/sink/postgres-sink.js";
 import { ensureSchema } from "../../src/sink/schema.js";
 import { Receiver } from "../../src/source/receiver.js";
-import { createMasker, transformMessage } from "../../src/transform/index.js";
+import { createMasker, maskPayload, transformMessage } from "../../src/transform/index.js";
 import type { Harness } from "./harness.js";
 
 export async function commitWithoutDeleting(
@@ -33,8 +33,12 @@ export async function commitWithoutDeleting(
       visibilityTimeout,
     });
     const key = Buffer.from(h.key, "utf8");
-    const sink = new PostgresSink(pool, createBodyCipher(key));
     const masker = createMasker(key);
+    const sink = new PostgresSink(pool, {
+      cipher: createBodyCipher(key),
+      maskPayload: (body) => maskPayload(body, masker),
+      logger,
+    });
     return await runPipeline(
       {
         receive: (max, signal) => receiver.receive(max, signal),
