@@ -8,6 +8,7 @@ import type { DeleteOutcome } from "./ack/deleter.js";
 import type { Logger } from "./logger.js";
 import type { SinkItem, SinkOutcome } from "./sink/postgres-sink.js";
 import { RunStats, type RunSummary, type StopReason } from "./summary.js";
+import { checkpoint } from "./test-hooks.js";
 import type { ReceivedMessage, TransformResult } from "./types.js";
 
 /** The stages, as functions, so the loop is independent of SQS and pg (and dry-run can swap). */
@@ -160,6 +161,7 @@ class Pipeline {
         continue;
       }
       this.stages.hold?.track(messages);
+      await checkpoint("after_receive");
       this.stats.received += messages.length;
       this.held += messages.length;
       this.buffer.push(...messages);
@@ -250,6 +252,7 @@ class Pipeline {
     this.stats.inserted += committed.inserted;
     this.stats.duplicates += committed.duplicates;
     this.stats.addRejected(committed.rejected);
+    await checkpoint("after_commit");
 
     const acked = await this.stages.acknowledge(batch);
     this.stats.deleted += acked.deleted;

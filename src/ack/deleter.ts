@@ -7,6 +7,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { checkpoint } from "../test-hooks.js";
 import type { ReceivedMessage } from "../types.js";
 
 export interface DeleteOutcome {
@@ -41,7 +42,12 @@ export class Deleter {
     for (let i = 0; i < messages.length; i += SQS_BATCH_LIMIT) {
       chunks.push(messages.slice(i, i + SQS_BATCH_LIMIT));
     }
-    const outcomes = await Promise.all(chunks.map((chunk) => this.deleteChunk(chunk)));
+    const outcomes = await Promise.all(
+      chunks.map(async (chunk, i) => {
+        if (i > 0) await checkpoint("mid_delete");
+        return this.deleteChunk(chunk);
+      }),
+    );
     return outcomes.reduce(
       (a, b) => ({
         deleted: a.deleted + b.deleted,

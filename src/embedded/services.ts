@@ -9,6 +9,8 @@ import { join } from "node:path";
 export interface RunningPostgres {
   url: string;
   port: number;
+  /** Fast shutdown and start again on the same data (fault tests). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,7 +67,8 @@ export async function startEmbeddedPostgres(
     port,
     user: "postgres",
     password: "postgres",
-    persistent: false,
+    // Kept across restart(); stop() removes the whole folder itself.
+    persistent: true,
     createPostgresUser: isRoot,
     onLog: (m: unknown) => log(String(m)),
     onError: (m: unknown) => log(String(m)),
@@ -80,6 +83,10 @@ export async function startEmbeddedPostgres(
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     port,
+    restart: async () => {
+      await pg.stop();
+      await pg.start();
+    },
     stop: async () => {
       await pg.stop().catch(() => {});
       rmSync(root, { recursive: true, force: true });

@@ -5,6 +5,7 @@
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { checkpoint } from "../test-hooks.js";
 import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
@@ -119,6 +120,7 @@ export class PostgresSink {
       items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
     ]);
     const fresh = new Set(claimed.rows.map((r) => r.message_id));
+    await checkpoint("mid_transaction");
     const outcome = await this.insert(
       client,
       items.filter((i) => fresh.has(i.message.messageId)),

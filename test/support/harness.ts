@@ -1,7 +1,7 @@
 // Real services for integration tests: an embedded Postgres server (a separate process) and the
 // fauxqs SQS emulator over HTTP. No mocks: the code under test talks to them as it would to RDS
 // and SQS. One harness per test file; each test gets its own database and queue.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -28,6 +28,8 @@ export const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
 
 export interface CliResult {
   code: number | null;
+  /** The signal that ended the process, if one did (e.g. SIGKILL from a fault test). */
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
   /** stderr lines that are pino JSON records. */
@@ -156,35 +158,50 @@ export class Harness {
  * Run the real CLI as a child process. It runs in an empty temp directory so that a developer's
  * own .env can never leak into a test, with only the given environment (plus PATH).
  */
+export interface RunCliOptions {
+  timeoutMs?: number;
+  /** Extra node arguments, e.g. ["--import", FAULT_HOOKS]. */
+  nodeArgs?: string[];
+  /** Act on the process (kill it, restart a service) the first time its stderr matches. */
+  when?: { pattern: RegExp; then: (child: ChildProcess) => void };
+}
+
+/** The preload module that lets a fault test pause a run at a checkpoint. */
+export const FAULT_HOOKS = fileURLToPath(new URL("./fault-hooks.js", import.meta.url));
+
 export function runCli(
   args: string[],
   env: Record<string, string>,
-  options: { timeoutMs?: number; onSpawn?: (pid: number) => void } = {},
+  options: RunCliOptions = {},
 ): Promise<CliResult> {
   const cwd = mkdtempSync(join(tmpdir(), "login-etl-cwd-"));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       cwd,
       env: { PATH: process.env.PATH ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    if (child.pid) options.onSpawn?.(child.pid);
     let stdout = "";
     let stderr = "";
+    let acted = false;
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
     });
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
+      if (options.when && !acted && options.when.pattern.test(stderr)) {
+        acted = true;
+        options.when.then(child);
+      }
     });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
       reject(new Error(`etl ${args.join(" ")} did not finish in time\nstderr:\n${stderr}`));
     }, options.timeoutMs ?? 60_000);
     child.on("error", reject);
-    child.on("close", (code) => {
+    child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr, logs: parseLogs(stderr) });
+      resolve({ code, signal, stdout, stderr, logs: parseLogs(stderr) });
     });
   });
 }
