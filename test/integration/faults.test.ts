@@ -97,7 +97,7 @@ describe("killed with SIGKILL at each stage, then rerun", () => {
         { ...h.env(s.url, s.queue.name), LOGIN_ETL_TEST_PAUSE_AT: stage },
         {
           nodeArgs: ["--import", FAULT_HOOKS],
-          when: { pattern: /paused at /, then: (child) => child.kill("SIGKILL") },
+          when: { pattern: /paused at /, act: (child) => child.kill("SIGKILL") },
         },
       );
       assert.equal(killed.signal, "SIGKILL", killed.stderr);
@@ -133,7 +133,7 @@ describe("Postgres", () => {
         nodeArgs: ["--import", FAULT_HOOKS],
         when: {
           pattern: /(reached after_commit[\s\S]*){3}/,
-          then: () => {
+          act: () => {
             restarted = h.postgres.restart();
           },
         },
@@ -334,7 +334,7 @@ describe("concurrency and signals", () => {
           nodeArgs: ["--import", FAULT_HOOKS],
           when: {
             pattern: /(reached after_commit[\s\S]*){2}/,
-            then: (child) => {
+            act: (child) => {
               sentAt = Date.now();
               child.kill(signal);
             },

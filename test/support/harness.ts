@@ -163,7 +163,7 @@ export interface RunCliOptions {
   /** Extra node arguments, e.g. ["--import", FAULT_HOOKS]. */
   nodeArgs?: string[];
   /** Act on the process (kill it, restart a service) the first time its stderr matches. */
-  when?: { pattern: RegExp; then: (child: ChildProcess) => void };
+  when?: { pattern: RegExp; act: (child: ChildProcess) => void };
 }
 
 /** The preload module that lets a fault test pause a run at a checkpoint. */
@@ -191,7 +191,7 @@ export function runCli(
       stderr += d.toString();
       if (options.when && !acted && options.when.pattern.test(stderr)) {
         acted = true;
-        options.when.then(child);
+        options.when.act(child);
       }
     });
     const timer = setTimeout(() => {
