@@ -2,14 +2,39 @@
 // the demo, the tests and the benchmark.
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 
+/** A batch may hold 10 messages and 256 KiB in all (the classic SQS limit; AWS now allows 1 MiB). */
+const MAX_BATCH_ENTRIES = 10;
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** Group bodies into batches within both limits; a body alone over the size limit goes alone. */
+export function toBatches(bodies: readonly string[]): string[][] {
+  const batches: string[][] = [];
+  let current: string[] = [];
+  let bytes = 0;
+  for (const body of bodies) {
+    const size = Buffer.byteLength(body, "utf8");
+    if (
+      current.length === MAX_BATCH_ENTRIES ||
+      (current.length > 0 && bytes + size > MAX_BATCH_BYTES)
+    ) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(body);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
 export async function sendBodies(
   client: SQSClient,
   queueUrl: string,
   bodies: readonly string[],
   parallel = 8,
 ): Promise<number> {
-  const batches: string[][] = [];
-  for (let i = 0; i < bodies.length; i += 10) batches.push(bodies.slice(i, i + 10));
+  const batches = toBatches(bodies);
   let next = 0;
   let sent = 0;
   const worker = async () => {
