@@ -6,12 +6,15 @@ import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 const MAX_BATCH_ENTRIES = 10;
 const MAX_BATCH_BYTES = 256 * 1024;
 
-/** Group bodies into batches within both limits; a body alone over the size limit goes alone. */
-export function toBatches(bodies: readonly string[]): string[][] {
-  const batches: string[][] = [];
-  let current: string[] = [];
+/**
+ * Group bodies (by index) into batches within both limits; a body alone over the size limit
+ * goes alone (and SQS decides whether to take it).
+ */
+export function batchIndices(bodies: readonly string[]): number[][] {
+  const batches: number[][] = [];
+  let current: number[] = [];
   let bytes = 0;
-  for (const body of bodies) {
+  bodies.forEach((body, i) => {
     const size = Buffer.byteLength(body, "utf8");
     if (
       current.length === MAX_BATCH_ENTRIES ||
@@ -21,11 +24,15 @@ export function toBatches(bodies: readonly string[]): string[][] {
       current = [];
       bytes = 0;
     }
-    current.push(body);
+    current.push(i);
     bytes += size;
-  }
+  });
   if (current.length > 0) batches.push(current);
   return batches;
+}
+
+export function toBatches(bodies: readonly string[]): string[][] {
+  return batchIndices(bodies).map((batch) => batch.map((i) => bodies[i] ?? ""));
 }
 
 export async function sendBodies(

@@ -2,15 +2,10 @@
 // particular message in the ledger or the quarantine (harness.send only returns a count).
 // Also a raw JSON-protocol SendMessage for bytes the AWS SDK cannot send (invalid UTF-8).
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { batchIndices } from "../../src/sample/send.js";
 
 /** What SQS said about one body: its MessageId, or the error code of a per-entry failure. */
 export type SendOutcome = { messageId: string } | { error: string };
-
-/**
- * Per-request limit that every SQS accepts: 10 entries and 256 KiB in total (AWS raised the
- * message and batch limits to 1 MiB in 2025; fauxqs has the 1 MiB limits).
- */
-const BATCH_BYTES = 262_144;
 
 /**
  * Send `bodies` with SendMessageBatch, at most 10 entries and 256 KiB per request, and return one
@@ -22,20 +17,7 @@ export async function sendWithIds(
   queueUrl: string,
   bodies: readonly string[],
 ): Promise<SendOutcome[]> {
-  const batches: number[][] = [];
-  let current: number[] = [];
-  let bytes = 0;
-  bodies.forEach((body, i) => {
-    const size = Buffer.byteLength(body, "utf8");
-    if (current.length === 10 || (current.length > 0 && bytes + size > BATCH_BYTES)) {
-      batches.push(current);
-      current = [];
-      bytes = 0;
-    }
-    current.push(i);
-    bytes += size;
-  });
-  if (current.length > 0) batches.push(current);
+  const batches = batchIndices(bodies);
 
   const outcomes = new Map<number, SendOutcome>();
   for (const batch of batches) {
