@@ -33,6 +33,12 @@ export interface PipelineOptions {
   writeConcurrency: number;
   /** How long a partial batch waits for more messages before it is written anyway. */
   lingerMs: number;
+  /**
+   * Stop receiving while this many characters of message bodies are held. The count bound alone
+   * would let 640 messages of 256 KiB (or 1 MiB) each pile up; this keeps memory flat for large
+   * messages too. It can be exceeded by at most one receive per poller.
+   */
+  maxHeldChars: number;
   maxMessages: number | undefined;
   maxRuntimeSeconds: number | undefined;
   dryRun: boolean;
@@ -65,6 +71,8 @@ class Pipeline {
   private error: unknown;
   /** Received and not yet finished with (buffered, being written, or being deleted). */
   private held = 0;
+  /** Characters of body text held: bounds memory when messages are large, not just many. */
+  private heldChars = 0;
   /** Receives under way, counted against capacity and --max-messages before they return. */
   private reserved = 0;
   private readonly maxInFlight: number;
@@ -164,6 +172,7 @@ class Pipeline {
       await checkpoint("after_receive");
       this.stats.received += messages.length;
       this.held += messages.length;
+      this.heldChars += bodyChars(messages);
       this.buffer.push(...messages);
       this.flush(false);
     }
@@ -188,7 +197,8 @@ class Pipeline {
       if (this.stopping.signal.aborted) return 0;
       const want = this.nextReceiveSize();
       if (want === 0) return 0;
-      if (this.held + this.reserved + want <= this.maxInFlight) {
+      const fits = this.held + this.reserved + want <= this.maxInFlight;
+      if (fits && this.heldChars < this.options.maxHeldChars) {
         this.reserved += want;
         return want;
       }
@@ -224,6 +234,7 @@ class Pipeline {
       this.stages.hold?.untrack(batch);
       this.batches.delete(done);
       this.held -= batch.length;
+      this.heldChars -= bodyChars(batch);
       this.wakeCapacityWaiters();
     });
     this.batches.add(done);
@@ -263,6 +274,12 @@ class Pipeline {
       "batch committed and acknowledged",
     );
   }
+}
+
+function bodyChars(messages: readonly ReceivedMessage[]): number {
+  let n = 0;
+  for (const m of messages) n += m.body.length;
+  return n;
 }
 
 /** A counting semaphore: at most `permits` holders at once, served in arrival order. */

@@ -22,6 +22,8 @@ import { withDatabase, withQueue } from "./resources.js";
 export const RUN_DEFAULTS = {
   writeConcurrency: 2,
   lingerMs: 50,
+  /** 16 M characters: at most ~32 MB of body text held (UTF-16), whatever the message size. */
+  maxHeldChars: 16 * 1024 * 1024,
   /** How often a run that is not on a terminal logs a progress line. */
   progressLogIntervalMs: 30_000,
 };
@@ -99,6 +101,7 @@ export async function runEtl(
           batchSize: config.batchSize,
           writeConcurrency: RUN_DEFAULTS.writeConcurrency,
           lingerMs: RUN_DEFAULTS.lingerMs,
+          maxHeldChars: RUN_DEFAULTS.maxHeldChars,
           maxMessages: config.maxMessages,
           maxRuntimeSeconds: config.maxRuntimeSeconds,
           dryRun: config.dryRun,

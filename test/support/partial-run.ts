@@ -51,6 +51,7 @@ export async function commitWithoutDeleting(
         batchSize: 25,
         writeConcurrency: 2,
         lingerMs: 20,
+        maxHeldChars: 1_000_000,
         maxMessages: undefined,
         maxRuntimeSeconds: undefined,
         dryRun: false,

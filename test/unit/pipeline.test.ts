@@ -14,6 +14,7 @@ const options = (over: Partial<PipelineOptions> = {}): PipelineOptions => ({
   batchSize: 20,
   writeConcurrency: 2,
   lingerMs: 5,
+  maxHeldChars: 1_000_000_000,
   maxMessages: undefined,
   maxRuntimeSeconds: undefined,
   dryRun: false,
@@ -35,11 +36,11 @@ const row = (id: string): TransformResult => ({
 });
 
 /** An in-memory queue with the same contract as the real stages. */
-function fakeQueue(total: number, over: Partial<Stages> = {}) {
+function fakeQueue(total: number, over: Partial<Stages> = {}, body = "{}") {
   const waiting: ReceivedMessage[] = Array.from({ length: total }, (_, i) => ({
     messageId: `m${i}`,
     receiptHandle: `r${i}`,
-    body: "{}",
+    body,
     sentTimestamp: 0,
     receiveCount: 1,
   }));
@@ -48,12 +49,16 @@ function fakeQueue(total: number, over: Partial<Stages> = {}) {
   const events: string[] = [];
   let held = 0;
   let maxHeld = 0;
+  let heldChars = 0;
+  let maxHeldChars = 0;
   const stages: Stages = {
     receive: async (max) => {
       await sleep(1);
       const got = waiting.splice(0, max);
       held += got.length;
       maxHeld = Math.max(maxHeld, held);
+      heldChars += got.length * body.length;
+      maxHeldChars = Math.max(maxHeldChars, heldChars);
       return got;
     },
     transform: (m) => row(m.messageId),
@@ -69,12 +74,21 @@ function fakeQueue(total: number, over: Partial<Stages> = {}) {
         deleted.add(m.messageId);
       }
       held -= messages.length;
+      heldChars -= messages.length * body.length;
       events.push(`delete:${messages.length}`);
       return { deleted: messages.length, failed: 0, stale: 0 };
     },
     ...over,
   };
-  return { stages, committed, deleted, events, waiting, maxHeld: () => maxHeld };
+  return {
+    stages,
+    committed,
+    deleted,
+    events,
+    waiting,
+    maxHeld: () => maxHeld,
+    maxHeldChars: () => maxHeldChars,
+  };
 }
 
 describe("runPipeline", () => {
@@ -103,6 +117,22 @@ describe("runPipeline", () => {
     const bound = o.batchSize * (o.writeConcurrency + 1) + o.concurrency * 10;
     assert.ok(q.maxHeld() <= bound, `held ${q.maxHeld()} > bound ${bound}`);
     assert.ok(q.maxHeld() >= o.batchSize, "the bound is not so tight that batches cannot fill");
+  });
+
+  test("large messages: the held body text stays near maxHeldChars, not at 640 messages", async () => {
+    const q = fakeQueue(400, {}, "x".repeat(100_000));
+    const write = q.stages.write;
+    q.stages.write = async (items) => {
+      await sleep(10);
+      return write(items);
+    };
+    const o = options({ concurrency: 2, batchSize: 20, maxHeldChars: 1_000_000 });
+    const { summary } = await runPipeline(q.stages, o, logger);
+    assert.equal(summary.deleted, 400);
+    // At most one receive per poller beyond the limit.
+    const bound = o.maxHeldChars + o.concurrency * 10 * 100_000;
+    assert.ok(q.maxHeldChars() <= bound, `held ${q.maxHeldChars()} chars > ${bound}`);
+    assert.ok(q.maxHeld() < 60, `held ${q.maxHeld()} messages: the count bound alone allows 80`);
   });
 
   test("--max-messages receives exactly that many and leaves the rest", async () => {
