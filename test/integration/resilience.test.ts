@@ -36,6 +36,16 @@ async function preparedDatabase() {
   return db;
 }
 
+/** A PL/pgSQL trigger on user_logins: `body` runs before each row or each INSERT statement. */
+async function addTrigger(pool: pg.Pool, name: string, level: "ROW" | "STATEMENT", body: string) {
+  await pool.query(`
+    CREATE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      ${body}
+    END $$;
+    CREATE TRIGGER ${name} BEFORE INSERT ON user_logins FOR EACH ${level} EXECUTE FUNCTION ${name}();`);
+}
+
 function summaryOf(logs: Record<string, unknown>[]) {
   const record = logs.find((l) => l.msg === "run finished");
   assert.ok(record, "the run logs a summary");
@@ -45,15 +55,15 @@ function summaryOf(logs: Record<string, unknown>[]) {
 describe("one bad row never sinks its neighbours", () => {
   test("a trigger that raises for one user_id: 99 rows, 1 quarantined with its SQLSTATE, exit 0", async () => {
     const { url, pool } = await preparedDatabase();
-    await pool.query(`
-      CREATE FUNCTION refuse_one() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.user_id = 'u-42' THEN
-          RAISE EXCEPTION 'user % is blocked by policy', NEW.user_id USING ERRCODE = 'P0001';
-        END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER refuse_one BEFORE INSERT ON user_logins FOR EACH ROW EXECUTE FUNCTION refuse_one();`);
+    await addTrigger(
+      pool,
+      "refuse_one",
+      "ROW",
+      `IF NEW.user_id = 'u-42' THEN
+         RAISE EXCEPTION 'user % is blocked by policy', NEW.user_id USING ERRCODE = 'P0001';
+       END IF;
+       RETURN NEW;`,
+    );
     const queue = await h.createQueue();
     await h.send(
       queue.url,
@@ -100,16 +110,16 @@ describe("one bad row never sinks its neighbours", () => {
     const { url, pool } = await preparedDatabase();
     // The first INSERT statement fails as a deadlock victim would (SQLSTATE 40P01); a sequence
     // is used because it is not rolled back with the failed transaction.
-    await pool.query(`
-      CREATE SEQUENCE deadlock_once;
-      CREATE FUNCTION deadlock_once() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF nextval('deadlock_once') = 1 THEN
-          RAISE EXCEPTION 'deadlock detected (simulated)' USING ERRCODE = '40P01';
-        END IF;
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER deadlock_once BEFORE INSERT ON user_logins FOR EACH STATEMENT EXECUTE FUNCTION deadlock_once();`);
+    await pool.query("CREATE SEQUENCE deadlock_once");
+    await addTrigger(
+      pool,
+      "deadlock_once",
+      "STATEMENT",
+      `IF nextval('deadlock_once') = 1 THEN
+         RAISE EXCEPTION 'deadlock detected (simulated)' USING ERRCODE = '40P01';
+       END IF;
+       RETURN NULL;`,
+    );
     const queue = await h.createQueue();
     await h.send(
       queue.url,
@@ -128,13 +138,12 @@ describe("one bad row never sinks its neighbours", () => {
 
   test("a connection lost mid-transaction is not a row error: exit 1, nothing deleted", async () => {
     const { url, pool } = await preparedDatabase();
-    await pool.query(`
-      CREATE FUNCTION hang_up() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        PERFORM pg_terminate_backend(pg_backend_pid());
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER hang_up BEFORE INSERT ON user_logins FOR EACH STATEMENT EXECUTE FUNCTION hang_up();`);
+    await addTrigger(
+      pool,
+      "hang_up",
+      "STATEMENT",
+      "PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL;",
+    );
     const queue = await h.createQueue();
     await h.send(
       queue.url,
@@ -154,14 +163,13 @@ describe("one bad row never sinks its neighbours", () => {
 describe("long batches keep their messages", () => {
   test("a transaction slower than the visibility timeout: no message is received twice", async () => {
     const { url, pool } = await preparedDatabase();
-    await pool.query(`
-      CREATE SEQUENCE slow_once;
-      CREATE FUNCTION slow_once() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF nextval('slow_once') = 1 THEN PERFORM pg_sleep(6); END IF;
-        RETURN NULL;
-      END $$;
-      CREATE TRIGGER slow_once BEFORE INSERT ON user_logins FOR EACH STATEMENT EXECUTE FUNCTION slow_once();`);
+    await pool.query("CREATE SEQUENCE slow_once");
+    await addTrigger(
+      pool,
+      "slow_once",
+      "STATEMENT",
+      "IF nextval('slow_once') = 1 THEN PERFORM pg_sleep(6); END IF; RETURN NULL;",
+    );
     const queue = await h.createQueue();
     await h.send(
       queue.url,
