@@ -1,0 +1,56 @@
+// A fresh database per contender run (nothing left over from the previous contender: no rows,
+// no ledger, no dead tuples), and the row counts the correctness check needs.
+import pg from "pg";
+
+export interface FreshDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+let serial = 0;
+
+export async function freshDatabase(serverUrl: string): Promise<FreshDatabase> {
+  const name = `bench_${process.pid}_${++serial}`;
+  await admin(serverUrl, `CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    drop: () => admin(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+async function admin(serverUrl: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+export interface Counts {
+  /** Rows in user_logins (undefined if the table does not exist). */
+  rows: number | undefined;
+  /** Rows in etl.rejected_messages (undefined if the table does not exist). */
+  quarantined: number | undefined;
+}
+
+export async function counts(url: string): Promise<Counts> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const count = async (table: string) => {
+      const exists = await client.query<{ t: string | null }>("SELECT to_regclass($1) AS t", [
+        table,
+      ]);
+      if (!exists.rows[0]?.t) return undefined;
+      const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
+      return rows[0]?.n;
+    };
+    return { rows: await count("user_logins"), quarantined: await count("etl.rejected_messages") };
+  } finally {
+    await client.end();
+  }
+}

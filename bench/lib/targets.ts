@@ -1,0 +1,84 @@
+// Checking the results against the targets of the brief; PASS/FAIL next to each number.
+import type { ScalingResult } from "../sections/scaling.js";
+import type { Sections } from "./report.js";
+import { fmt } from "./stats.js";
+
+export interface Target {
+  target: string;
+  value: string;
+  pass: boolean;
+}
+
+export function evaluateTargets(s: Sections): Target[] {
+  const targets: Target[] = [];
+  const by = (name: string) => s.compare?.summary.find((c) => c.contender === name);
+  const etl = by("etl");
+  const baseline = by("baseline");
+  // Judged on wall time (process start to exit), as the brief defines it; drain rates shown too.
+  if (etl?.ratioToCeiling !== undefined && by("ceiling")) {
+    targets.push({
+      target: `login-etl ≥ 0.9 × ceiling (${s.compare?.messages} msgs)`,
+      value: `${etl.ratioToCeiling.toFixed(2)} × (drain ${fmt(etl.netRatioToCeiling, 2)} ×)`,
+      pass: etl.ratioToCeiling >= 0.9,
+    });
+  }
+  if (etl && baseline) {
+    const r = etl.messagesPerSecond / baseline.messagesPerSecond;
+    const drain =
+      etl.netMessagesPerSecond !== undefined && baseline.netMessagesPerSecond !== undefined
+        ? etl.netMessagesPerSecond / baseline.netMessagesPerSecond
+        : undefined;
+    targets.push({
+      target: "login-etl ≥ 2.5 × baseline",
+      value: `${r.toFixed(2)} × (drain ${fmt(drain, 2)} ×)`,
+      pass: r >= 2.5,
+    });
+  }
+  if (s.compare && !s.compare.summary.every((c) => c.correct)) {
+    targets.push({ target: "every contender correct", value: "no", pass: false });
+  }
+  if (s.memory) {
+    const mb = s.memory.run.peakRssMB;
+    targets.push({
+      target: `peak RSS ≤ 150 MB draining ${s.memory.messages} msgs`,
+      value: `${fmt(mb, 1)} MB${s.memory.run.correct ? "" : " (run incorrect)"}`,
+      pass: mb !== undefined && mb <= 150 && s.memory.run.correct,
+    });
+  }
+  if (s.startup) {
+    targets.push({
+      target: "etl --version well under 1 s (≤ 0.5 s)",
+      value: `${fmt(s.startup.medianMs)} ms`,
+      pass: s.startup.medianMs <= 500,
+    });
+  }
+  if (s.scaling) targets.push(scalingTarget(s.scaling));
+  return targets;
+}
+
+/**
+ * Linear: speedup ≥ 80% of the concurrency ratio, or login-etl ≥ 0.9 × the ceiling at that
+ * concurrency (then the limit is not login-etl's). The first row that is neither passes only if
+ * something saturated there, i.e. login-etl's main thread (drain CPU ≥ 1 core); rows after the
+ * saturation point are not judged.
+ */
+function scalingTarget(sc: ScalingResult): Target {
+  const target = `scaling ~linear under ${sc.latencyMs} ms latency until saturation`;
+  const first = sc.rows[0]?.concurrency ?? 1;
+  const miss = sc.rows.find(
+    (r) => (r.etlSpeedup ?? 0) < 0.8 * (r.concurrency / first) && (r.etlToCeiling ?? 0) < 0.9,
+  );
+  if (!miss) return { target, value: "linear at every concurrency", pass: true };
+  const linearTo = sc.rows.filter((r) => r.concurrency < miss.concurrency).pop()?.concurrency;
+  const saturated = (miss.etlDrainCpuBusy ?? 0) >= 1;
+  return {
+    target,
+    value:
+      `linear to c=${linearTo ?? "-"}; c=${miss.concurrency}: ${fmt(miss.etlSpeedup, 1)} ×, ` +
+      `${fmt(miss.etlToCeiling, 2)} × ceiling` +
+      (saturated
+        ? `, login-etl CPU-bound (${fmt(miss.etlDrainCpuBusy, 2)} cores)`
+        : ", not CPU-bound"),
+    pass: saturated,
+  };
+}
