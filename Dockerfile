@@ -38,5 +38,8 @@ COPY --from=build /app/dist/src ./dist/src
 # The image's built-in unprivileged user (uid 1000). Kubernetes: runAsNonRoot works with it.
 USER node
 
-ENTRYPOINT ["node", "dist/src/cli.js"]
+# A 256 MB old-space limit makes V8 collect sooner: peak RSS draining 200k messages drops from
+# ~175 MB to ~117 MB (bench/). The live heap is ~20 MB and held bodies are capped at 16 M
+# characters, so the limit leaves ample room.
+ENTRYPOINT ["node", "--max-old-space-size=256", "dist/src/cli.js"]
 CMD ["run"]

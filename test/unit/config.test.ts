@@ -23,7 +23,7 @@ describe("loadConfig", () => {
     const c = loadConfig({ batchSize: "75" }, env);
     assert.equal(c.batchSize, 75);
     assert.equal(c.queueName, "from-env");
-    assert.equal(c.concurrency, 4);
+    assert.equal(c.concurrency, 8);
   });
 
   test("an empty environment variable counts as unset", () => {
