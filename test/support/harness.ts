@@ -201,6 +201,7 @@ export function runCli(
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      rmSync(cwd, { recursive: true, force: true });
       resolve({ code, signal, stdout, stderr, logs: parseLogs(stderr) });
     });
   });
