@@ -9,7 +9,7 @@ import type { Logger } from "../logger.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { PostgresSink } from "../sink/postgres-sink.js";
+import { PostgresSink, type SinkItem, type SinkOutcome } from "../sink/postgres-sink.js";
 import { getQueueDepth } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
@@ -149,12 +149,13 @@ async function startProgress(
   return terminalProgress(depth);
 }
 
-function dryRunOutcome(items: { result: { kind: string; reason?: string } }[]) {
-  const rejected: Record<string, number> = {};
+/** What the sink would have reported, without touching the database (--dry-run). */
+function dryRunOutcome(items: readonly SinkItem[]): SinkOutcome {
+  const rejected: SinkOutcome["rejected"] = {};
   let inserted = 0;
   for (const { result } of items) {
     if (result.kind === "row") inserted++;
-    else if (result.reason) rejected[result.reason] = (rejected[result.reason] ?? 0) + 1;
+    else rejected[result.reason] = (rejected[result.reason] ?? 0) + 1;
   }
   return { inserted, duplicates: 0, rejected };
 }

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import type pg from "pg";
 import type { Checkpoint } from "../../src/test-hooks.js";
 import { startFaultProxy } from "../support/fault-proxy.js";
-import { type CliResult, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
+import { FAULT_HOOKS, Harness, runCli, summaryOf } from "../support/harness.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,12 +73,6 @@ async function assertExactlyOnce(
   );
   assert.equal(ledger.rows[0]?.n, data.bodies.length);
   assert.deepEqual(await h.depth(queueUrl), { visible: 0, inFlight: 0 }, "the queue is empty");
-}
-
-function summaryOf(result: CliResult) {
-  const record = result.logs.find((l) => l.msg === "run finished");
-  assert.ok(record, `the run logs a summary:\n${result.stderr}`);
-  return record.summary as Record<string, number | boolean | string>;
 }
 
 async function rerun(url: string, queueName: string) {

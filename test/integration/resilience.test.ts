@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { Harness, runCli } from "../support/harness.js";
+import { Harness, runCli, summaryOf } from "../support/harness.js";
 
 let h: Harness;
 before(async () => {
@@ -46,12 +46,6 @@ async function addTrigger(pool: pg.Pool, name: string, level: "ROW" | "STATEMENT
     CREATE TRIGGER ${name} BEFORE INSERT ON user_logins FOR EACH ${level} EXECUTE FUNCTION ${name}();`);
 }
 
-function summaryOf(logs: Record<string, unknown>[]) {
-  const record = logs.find((l) => l.msg === "run finished");
-  assert.ok(record, "the run logs a summary");
-  return record.summary as Record<string, unknown>;
-}
-
 describe("one bad row never sinks its neighbours", () => {
   test("a trigger that raises for one user_id: 99 rows, 1 quarantined with its SQLSTATE, exit 0", async () => {
     const { url, pool } = await preparedDatabase();
@@ -81,7 +75,7 @@ describe("one bad row never sinks its neighbours", () => {
     assert.match(quarantined.rows[0].detail, /SQLSTATE P0001: user u-42 is blocked by policy/);
     assert.ok(!quarantined.rows[0].payload.includes("10.0.0.1"), "the payload is masked");
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 100);
-    assert.deepEqual(summaryOf(result.logs).rejected, { db_error: 1 });
+    assert.deepEqual(summaryOf(result).rejected, { db_error: 1 });
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
   });
 
@@ -156,7 +150,7 @@ describe("one bad row never sinks its neighbours", () => {
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
     const depth = await h.depth(queue.url);
     assert.equal(depth.visible + depth.inFlight, 20, "every message is still in the queue");
-    assert.equal(summaryOf(result.logs).deleted, 0);
+    assert.equal(summaryOf(result).deleted, 0);
   });
 });
 
@@ -181,7 +175,7 @@ describe("long batches keep their messages", () => {
       h.env(url, queue.name),
     );
     assert.equal(result.code, 0, result.stderr);
-    const summary = summaryOf(result.logs);
+    const summary = summaryOf(result);
     assert.equal(summary.received, 40, "each message was received exactly once");
     assert.equal(summary.duplicates, 0);
     assert.ok(Number(summary.visibilityExtensions) > 0, "visibility was extended");

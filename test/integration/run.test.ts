@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generateSample, WRONG_SHAPE_BODY } from "../../src/sample/generate.js";
-import { dumpAllText, Harness, runCli } from "../support/harness.js";
+import { dumpAllText, Harness, runCli, summaryOf } from "../support/harness.js";
 import { commitWithoutDeleting } from "../support/partial-run.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -81,10 +81,7 @@ describe("etl run", () => {
 
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
 
-    const summary = result.logs.find((l) => l.msg === "run finished")?.summary as
-      | Record<string, unknown>
-      | undefined;
-    assert.ok(summary, "the run logs a summary");
+    const summary = summaryOf(result);
     assert.equal(summary.received, bodies.length);
     assert.equal(summary.inserted, bodies.length - wrongShapes);
     assert.equal(summary.deleted, bodies.length);
@@ -145,10 +142,7 @@ describe("etl run", () => {
 
     const rerun = await runCli(["run"], h.env(url, queue.name));
     assert.equal(rerun.code, 0, rerun.stderr);
-    const summary = rerun.logs.find((l) => l.msg === "run finished")?.summary as Record<
-      string,
-      unknown
-    >;
+    const summary = summaryOf(rerun);
     assert.equal(summary.received, 60);
     assert.equal(summary.inserted, 0);
     assert.equal(summary.duplicates, 60);

@@ -1,6 +1,7 @@
 // Real services for integration tests: an embedded Postgres server (a separate process) and the
 // fauxqs SQS emulator over HTTP. No mocks: the code under test talks to them as it would to RDS
 // and SQS. One harness per test file; each test gets its own database and queue.
+import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -205,6 +206,13 @@ export function runCli(
       resolve({ code, signal, stdout, stderr, logs: parseLogs(stderr) });
     });
   });
+}
+
+/** The `run finished` summary a run logged; fails the test if there is none. */
+export function summaryOf(result: CliResult): Record<string, unknown> {
+  const record = result.logs.find((l) => l.msg === "run finished");
+  assert.ok(record, `the run logs a summary:\n${result.stderr}`);
+  return record.summary as Record<string, unknown>;
 }
 
 export function parseLogs(text: string): Record<string, unknown>[] {
