@@ -1,7 +1,12 @@
 // Structured logs on stderr: JSON for cron/CI, readable on a terminal. Command output (the run
 // summary table, status, keygen) goes to stdout, so `etl keygen > key` never captures a log line.
+import { createRequire } from "node:module";
 import pino, { type DestinationStream, type Logger } from "pino";
-import { prettyFactory } from "pino-pretty";
+import type PinoPretty from "pino-pretty";
+
+// pino-pretty is only needed on a terminal; loading it costs ~35 ms that a cron run would pay
+// for nothing. It is CommonJS, so it can be required synchronously when (and only when) needed.
+const require = createRequire(import.meta.url);
 
 export type { Logger } from "pino";
 
@@ -45,6 +50,7 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.destination) return pino(base, options.destination);
   const pretty = options.pretty ?? process.stderr.isTTY === true;
   if (pretty) {
+    const { prettyFactory } = require("pino-pretty") as typeof PinoPretty;
     const prettify = prettyFactory({
       colorize: true,
       ignore: "pid,hostname,name",

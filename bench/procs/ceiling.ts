@@ -6,14 +6,21 @@
 //
 // env: SQS_ENDPOINT, SQS_QUEUE_URL, CONCURRENCY, WAIT_TIME_SECONDS. Prints one JSON line.
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { localSqsClient } from "../lib/sqs.js";
+import { createSqsClient } from "../../src/source/sqs-client.js";
 
 const endpoint = process.env.SQS_ENDPOINT ?? "http://127.0.0.1:4566";
 const queueUrl = process.env.SQS_QUEUE_URL ?? "";
 const concurrency = Number(process.env.CONCURRENCY ?? 4);
 const waitTimeSeconds = Number(process.env.WAIT_TIME_SECONDS ?? 1);
 
-const client = localSqsClient(endpoint);
+// login-etl's own client, with the same tuning (no MD5 re-hash, no logger middleware): the
+// ceiling must not be slowed by costs login-etl has removed.
+const client = createSqsClient({
+  region: "us-east-1",
+  sqsEndpoint: endpoint,
+  waitTimeSeconds,
+  concurrency,
+});
 let received = 0;
 let deleted = 0;
 let deleteFailed = 0;
