@@ -17,11 +17,47 @@ export async function withDatabase<T>(
 ): Promise<T> {
   const pool = createPool(config.databaseUrl, poolSize, logger);
   try {
-    await waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger);
-    // Read-only commands skip this, so they work with a role that cannot create tables.
-    if (options.createSchema) await ensureSchema(pool);
+    await openDatabase(pool, config, logger, options.createSchema);
     return await body(pool);
   } finally {
+    await pool.end().catch(() => {});
+  }
+}
+
+async function openDatabase(
+  pool: Pool,
+  config: Config,
+  logger: Logger,
+  createSchema: boolean,
+): Promise<void> {
+  await waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger);
+  // Read-only commands skip this, so they work with a role that cannot create tables.
+  if (createSchema) await ensureSchema(pool);
+}
+
+/**
+ * Both, for `etl run`: waiting for Postgres (and creating tables) and resolving the queue URL
+ * happen at the same time, so their start-up waits overlap. The body runs only when both are
+ * ready; if the database is not, its error is the one reported (and nothing is received).
+ */
+export async function withDatabaseAndQueue<T>(
+  config: Config,
+  logger: Logger,
+  poolSize: number,
+  body: (pool: Pool, sqs: SQSClient, queueUrl: string) => Promise<T>,
+): Promise<T> {
+  const pool = createPool(config.databaseUrl, poolSize, logger);
+  const sqs = createSqsClient(config);
+  try {
+    const [database, queue] = await Promise.allSettled([
+      openDatabase(pool, config, logger, true),
+      resolveQueueUrl(sqs, config, logger),
+    ]);
+    if (database.status === "rejected") throw database.reason;
+    if (queue.status === "rejected") throw queue.reason;
+    return await body(pool, sqs, queue.value);
+  } finally {
+    sqs.destroy();
     await pool.end().catch(() => {});
   }
 }

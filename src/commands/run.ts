@@ -16,7 +16,7 @@ import { endpointLabel } from "../source/sqs-client.js";
 import { VisibilityKeeper } from "../source/visibility-keeper.js";
 import type { RunSummary } from "../summary.js";
 import { createMasker, maskPayload, transformMessage } from "../transform/index.js";
-import { withDatabase, withQueue } from "./resources.js";
+import { withDatabaseAndQueue } from "./resources.js";
 
 /** Tuning that is not worth a flag; documented in ARCHITECTURE.md. */
 export const RUN_DEFAULTS = {
@@ -62,75 +62,73 @@ export async function runEtl(
     "starting run",
   );
 
-  // Database first: if it is down, nothing is received, so nothing is hidden in the queue.
+  // If the database is down, nothing is received, so nothing is hidden in the queue.
   const poolSize = RUN_DEFAULTS.writeConcurrency + 1;
-  return withDatabase(config, logger, poolSize, (pool) =>
-    withQueue(config, logger, async (sqs, queueUrl) => {
-      const receiver = new Receiver(sqs, {
-        queueUrl,
-        endpoint,
-        waitTimeSeconds: config.waitTimeSeconds,
-        visibilityTimeout: config.visibilityTimeout,
-      });
-      const sink = new PostgresSink(pool, {
-        cipher: createBodyCipher(key),
-        maskPayload: (body) => maskPayload(body, masker),
-        logger,
-      });
-      const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
-      const keeper = new VisibilityKeeper(
-        sqs,
-        { queueUrl, endpoint, visibilityTimeout: config.visibilityTimeout },
-        logger,
-      );
-      const stages: Stages = {
-        receive: (max, signal) => receiver.receive(max, signal),
-        transform: (m) => transformMessage(m, masker),
-        write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
-        acknowledge: config.dryRun
-          ? async () => ({ deleted: 0, failed: 0, stale: 0 })
-          : (messages) => deleter.delete(messages),
-        hold: keeper,
-      };
+  return withDatabaseAndQueue(config, logger, poolSize, async (pool, sqs, queueUrl) => {
+    const receiver = new Receiver(sqs, {
+      queueUrl,
+      endpoint,
+      waitTimeSeconds: config.waitTimeSeconds,
+      visibilityTimeout: config.visibilityTimeout,
+    });
+    const sink = new PostgresSink(pool, {
+      cipher: createBodyCipher(key),
+      maskPayload: (body) => maskPayload(body, masker),
+      logger,
+    });
+    const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
+    const keeper = new VisibilityKeeper(
+      sqs,
+      { queueUrl, endpoint, visibilityTimeout: config.visibilityTimeout },
+      logger,
+    );
+    const stages: Stages = {
+      receive: (max, signal) => receiver.receive(max, signal),
+      transform: (m) => transformMessage(m, masker),
+      write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
+      acknowledge: config.dryRun
+        ? async () => ({ deleted: 0, failed: 0, stale: 0 })
+        : (messages) => deleter.delete(messages),
+      hold: keeper,
+    };
 
-      const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
-      const { summary: counted, error } = await runPipeline(
-        stages,
-        {
-          concurrency: config.concurrency,
-          batchSize: config.batchSize,
-          writeConcurrency: RUN_DEFAULTS.writeConcurrency,
-          lingerMs: RUN_DEFAULTS.lingerMs,
-          maxHeldChars: RUN_DEFAULTS.maxHeldChars,
-          maxMessages: config.maxMessages,
-          maxRuntimeSeconds: config.maxRuntimeSeconds,
-          dryRun: config.dryRun,
-          onProgress: progress?.update,
-          progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
-        },
-        logger,
-        options.stopSignal,
-      );
-      progress?.stop();
-      keeper.stop();
-      const summary = { ...counted, visibilityExtensions: keeper.extended };
+    const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
+    const { summary: counted, error } = await runPipeline(
+      stages,
+      {
+        concurrency: config.concurrency,
+        batchSize: config.batchSize,
+        writeConcurrency: RUN_DEFAULTS.writeConcurrency,
+        lingerMs: RUN_DEFAULTS.lingerMs,
+        maxHeldChars: RUN_DEFAULTS.maxHeldChars,
+        maxMessages: config.maxMessages,
+        maxRuntimeSeconds: config.maxRuntimeSeconds,
+        dryRun: config.dryRun,
+        onProgress: progress?.update,
+        progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
+      },
+      logger,
+      options.stopSignal,
+    );
+    progress?.stop();
+    keeper.stop();
+    const summary = { ...counted, visibilityExtensions: keeper.extended };
 
-      let exitCode: ExitCode = ExitCode.OK;
-      if (error !== undefined) {
-        exitCode = exitCodeOf(error);
-        logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
-      } else if (summary.deleteFailed > 0) {
-        exitCode = ExitCode.FAILURE;
-        logger.error(
-          { deleteFailed: summary.deleteFailed },
-          "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
-        );
-      }
-      logger.info({ summary, exitCode }, "run finished");
-      if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
-      return { exitCode, summary };
-    }),
-  );
+    let exitCode: ExitCode = ExitCode.OK;
+    if (error !== undefined) {
+      exitCode = exitCodeOf(error);
+      logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
+    } else if (summary.deleteFailed > 0) {
+      exitCode = ExitCode.FAILURE;
+      logger.error(
+        { deleteFailed: summary.deleteFailed },
+        "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+      );
+    }
+    logger.info({ summary, exitCode }, "run finished");
+    if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
+    return { exitCode, summary };
+  });
 }
 
 async function startProgress(

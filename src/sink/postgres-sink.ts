@@ -1,6 +1,6 @@
 // Sink: one transaction per batch. The ledger decides which messages are new; only those become
-// rows (valid) or quarantine entries (rejected). Everything is set-based: three statements per
-// batch whatever its size, never a statement per row. A row the database refuses is isolated by
+// rows (valid) or quarantine entries (rejected). Everything is set-based: one statement per batch
+// whatever its size (between BEGIN and COMMIT), never a statement per row. A row the database refuses is isolated by
 // splitting the batch, so it never takes its neighbours down with it.
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError } from "../errors.js";
@@ -22,26 +22,49 @@ export interface SinkOutcome {
   rejected: Partial<Record<RejectReason, number>>;
 }
 
-// Claim the batch's message ids. A row comes back only for ids not committed before; a concurrent
-// transaction holding the same id makes this one wait for it, then skip it.
-const CLAIM_SQL = `
-INSERT INTO etl.processed_messages (message_id, outcome)
-SELECT id, outcome FROM unnest($1::text[], $2::text[]) AS t(id, outcome)
-ON CONFLICT (message_id) DO NOTHING
-RETURNING message_id`;
+// The whole batch in one statement (one round trip): claim the message ids in the ledger, then
+// insert rows and quarantine entries for the claimed ids only. The CTEs run on one snapshot; the
+// ids `claimed` inserted reach the other two through its RETURNING list. An id some earlier
+// transaction committed is skipped (a duplicate); one a concurrent transaction holds makes this
+// statement wait for it, then skip it.
+const LOAD_BATCH_SQL = `
+WITH claimed AS (
+  INSERT INTO etl.processed_messages (message_id, outcome)
+  SELECT id, outcome FROM unnest($1::text[], $2::text[]) AS t(id, outcome)
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING message_id
+), logins AS (
+  INSERT INTO user_logins
+    (user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date)
+  SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date
+  FROM unnest($3::text[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[],
+              $8::varchar[], $9::integer[], $10::date[])
+    AS r(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
+         create_date)
+  WHERE message_id IN (SELECT message_id FROM claimed)
+  RETURNING 1
+), quarantined AS (
+  INSERT INTO etl.rejected_messages
+    (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
+  SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[],
+                       $16::integer[], $17::timestamptz[])
+    AS q(message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
+  WHERE message_id IN (SELECT message_id FROM claimed)
+  ON CONFLICT (message_id) DO NOTHING
+  RETURNING reason
+)
+SELECT (SELECT count(*) FROM claimed)::int AS claimed,
+       (SELECT count(*) FROM logins)::int AS inserted,
+       (SELECT coalesce(json_object_agg(reason, n), '{}')
+          FROM (SELECT reason, count(*)::int AS n FROM quarantined GROUP BY reason) AS r)
+         AS rejected`;
 
+/** Rows for `etl replay`, which has no ledger claim to make (its messages are already in it). */
 const INSERT_LOGINS_SQL = `
 INSERT INTO user_logins
   (user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date)
 SELECT * FROM unnest(
   $1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::integer[], $7::date[])`;
-
-const INSERT_REJECTED_SQL = `
-INSERT INTO etl.rejected_messages
-  (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
-SELECT * FROM unnest(
-  $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::integer[], $7::timestamptz[])
-ON CONFLICT (message_id) DO NOTHING`;
 
 /** The most times one batch is retried after a deadlock or serialization failure. */
 const MAX_RETRIES = 5;
@@ -115,17 +138,44 @@ export class PostgresSink {
   }
 
   private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
-    const claimed = await client.query<{ message_id: string }>(CLAIM_SQL, [
-      items.map((i) => i.message.messageId),
-      items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
-    ]);
-    const fresh = new Set(claimed.rows.map((r) => r.message_id));
-    await checkpoint("mid_transaction");
-    const outcome = await this.insert(
-      client,
-      items.filter((i) => fresh.has(i.message.messageId)),
+    const rows = items.flatMap((i) =>
+      i.result.kind === "row" ? [{ ...i.result.row, id: i.message.messageId }] : [],
     );
-    return { ...outcome, claimed: fresh.size };
+    const rejected = items.flatMap((i) =>
+      i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
+    );
+    const result = await client.query<Committed>({
+      // Named: parsed and planned once per connection, not once per batch.
+      name: "login-etl/load-batch/v1",
+      text: LOAD_BATCH_SQL,
+      values: [
+        items.map((i) => i.message.messageId),
+        items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
+        rows.map((r) => r.id),
+        rows.map((r) => r.user_id),
+        rows.map((r) => r.device_type),
+        rows.map((r) => r.masked_ip),
+        rows.map((r) => r.masked_device_id),
+        rows.map((r) => r.locale),
+        rows.map((r) => r.app_version),
+        rows.map((r) => r.create_date),
+        rejected.map((r) => r.message.messageId),
+        rejected.map((r) => r.result.reason),
+        rejected.map((r) => r.result.detail),
+        rejected.map((r) => r.result.maskedPayload),
+        rejected.map((r) => this.options.cipher.seal(r.message.body)),
+        rejected.map((r) => r.message.receiveCount),
+        rejected.map((r) =>
+          r.message.sentTimestamp === undefined
+            ? null
+            : new Date(r.message.sentTimestamp).toISOString(),
+        ),
+      ],
+    });
+    await checkpoint("mid_transaction");
+    const [committed] = result.rows;
+    if (!committed) throw new Error("the batch statement returned no row");
+    return committed;
   }
 
   /** The database refused this message's row: record it in quarantine instead (own transaction). */
@@ -181,35 +231,6 @@ export class PostgresSink {
     } finally {
       client.release(broken);
     }
-  }
-
-  private async insert(
-    client: PoolClient,
-    items: readonly SinkItem[],
-  ): Promise<Omit<SinkOutcome, "duplicates">> {
-    const rows = items.flatMap((i) => (i.result.kind === "row" ? [i.result.row] : []));
-    const rejected = items.flatMap((i) =>
-      i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
-    );
-    await insertLoginRows(client, rows);
-    const byReason: Partial<Record<RejectReason, number>> = {};
-    if (rejected.length > 0) {
-      await client.query(INSERT_REJECTED_SQL, [
-        rejected.map((r) => r.message.messageId),
-        rejected.map((r) => r.result.reason),
-        rejected.map((r) => r.result.detail),
-        rejected.map((r) => r.result.maskedPayload),
-        rejected.map((r) => this.options.cipher.seal(r.message.body)),
-        rejected.map((r) => r.message.receiveCount),
-        rejected.map((r) =>
-          r.message.sentTimestamp === undefined
-            ? null
-            : new Date(r.message.sentTimestamp).toISOString(),
-        ),
-      ]);
-      for (const r of rejected) byReason[r.result.reason] = (byReason[r.result.reason] ?? 0) + 1;
-    }
-    return { inserted: rows.length, rejected: byReason };
   }
 }
 
