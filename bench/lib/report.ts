@@ -130,12 +130,15 @@ export function formatReport(s: Sections, targets: Target[]): string {
   }
   if (s.memory) {
     const m = s.memory;
-    out.push(
-      `\n== Memory: etl run draining ${m.messages} messages` +
-        (m.etlNodeArgs.length > 0 ? ` (node ${m.etlNodeArgs.join(" ")})` : ""),
-      `peak RSS ${fmt(m.run.peakRssMB, 1)} MB, ${fmt(m.run.wallSeconds, 1)} s, ${fmt(m.run.messagesPerSecond)} msg/s, ` +
-        `${m.run.correct ? "ok" : "WRONG"}: ${m.run.check} (emulator peak RSS ${fmt(m.emulatorPeakRssMB)} MB)`,
-    );
+    out.push(`\n== Memory: etl run draining ${m.messages} messages`);
+    for (const { label, etlNodeArgs, run } of m.runs) {
+      const flags = etlNodeArgs.length > 0 ? `node ${etlNodeArgs.join(" ")}` : "no node flags";
+      out.push(
+        `${label.padEnd(8)} (${flags}): peak RSS ${fmt(run.peakRssMB, 1)} MB, ${fmt(run.wallSeconds, 1)} s, ` +
+          `${fmt(run.messagesPerSecond)} msg/s, ${run.correct ? "ok" : "WRONG"}: ${run.check}`,
+      );
+    }
+    out.push(`(emulator peak RSS ${fmt(m.emulatorPeakRssMB)} MB: it holds the whole queue)`);
   }
   if (s.startup) {
     const st = s.startup;

@@ -184,9 +184,18 @@ describe("SQS misbehaving", () => {
   test("throttling on a third of all calls: retried with backoff, the run completes", async () => {
     const s = await setup(300, "throttle");
     const proxy = await startFaultProxy(h.sqsServer.endpoint);
+    let throttled = 0;
+    let retriedAfterThrottle = 0;
     proxy.faults.push({
       action: "*",
-      respond: (n) => (n % 3 === 2 ? { status: 400, code: "ThrottlingException" } : "pass"),
+      // At most twice for the same call: a call throttled on all 5 attempts would fail the run,
+      // and how often that happens would depend on how the pollers' retries interleave.
+      respond: (n, attempt) => {
+        if (attempt > 1) retriedAfterThrottle++;
+        if (n % 3 !== 2 || attempt > 2) return "pass";
+        throttled++;
+        return { status: 400, code: "ThrottlingException" };
+      },
     });
     try {
       const result = await runCli(

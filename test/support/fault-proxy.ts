@@ -8,11 +8,15 @@ export interface Fault {
   /** The SQS action (X-Amz-Target suffix, e.g. "ReceiveMessage"), or "*" for every action. */
   action: string;
   /**
-   * What to do with a matching request, given how many matching requests came before:
-   * "pass", an HTTP error to answer with, or (DeleteMessageBatch only) "drop-half" to forward
-   * only the first half of the entries and report the rest as failed.
+   * What to do with a matching request, given how many matching requests came before and which
+   * attempt of its call this is (the SDK's amz-sdk-request header; 1 = first try): "pass", an
+   * HTTP error to answer with, or (DeleteMessageBatch only) "drop-half" to forward only the first
+   * half of the entries and report the rest as failed.
    */
-  respond: (count: number) => "pass" | "drop-half" | { status: number; code: string };
+  respond: (
+    count: number,
+    attempt: number,
+  ) => "pass" | "drop-half" | { status: number; code: string };
 }
 
 export interface FaultProxy {
@@ -37,7 +41,10 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
       const fault = proxy.faults.find((f) => f.action === action || f.action === "*");
       const count = proxy.seen.get(action) ?? 0;
       proxy.seen.set(action, count + 1);
-      const decision = fault ? fault.respond(count) : "pass";
+      const attempt = Number(
+        /attempt=(\d+)/.exec(String(req.headers["amz-sdk-request"]))?.[1] ?? 1,
+      );
+      const decision = fault ? fault.respond(count, attempt) : "pass";
       let body = Buffer.concat(chunks);
       let dropped: { Id: string }[] = [];
       if (typeof decision === "object") {
