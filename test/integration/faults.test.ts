@@ -203,6 +203,8 @@ describe("SQS misbehaving", () => {
         h.env(s.url, s.queue.name, { SQS_ENDPOINT: proxy.endpoint }),
       );
       assert.equal(result.code, 0, result.stderr);
+      assert.ok(throttled >= 10, `only ${throttled} calls were throttled`);
+      assert.ok(retriedAfterThrottle >= throttled, "throttled calls were not all retried");
     } finally {
       await proxy.close();
     }
