@@ -42,7 +42,8 @@ export function evaluateTargets(s: Sections): Target[] {
   }
   for (const { label, etlNodeArgs, run } of s.memory?.runs ?? []) {
     const mb = run.peakRssMB;
-    const how = label === "plain" ? "npx etl run" : `as deployed, node ${etlNodeArgs.join(" ")}`;
+    const flags = etlNodeArgs.length > 0 ? `node ${etlNodeArgs.join(" ")}` : "npx etl run";
+    const how = label === "deployed" ? `as deployed, ${flags}` : flags;
     targets.push({
       target: `peak RSS ≤ 150 MB draining ${s.memory?.messages} msgs (${how})`,
       value: `${fmt(mb, 1)} MB${run.correct ? "" : " (run incorrect)"}`,

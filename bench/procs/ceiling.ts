@@ -7,6 +7,7 @@
 // env: SQS_ENDPOINT, SQS_QUEUE_URL, CONCURRENCY, WAIT_TIME_SECONDS. Prints one JSON line.
 import { DeleteMessageBatchCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { createSqsClient } from "../../src/source/sqs-client.js";
+import { REGION } from "../lib/sqs.js";
 
 const endpoint = process.env.SQS_ENDPOINT ?? "http://127.0.0.1:4566";
 const queueUrl = process.env.SQS_QUEUE_URL ?? "";
@@ -16,7 +17,7 @@ const waitTimeSeconds = Number(process.env.WAIT_TIME_SECONDS ?? 1);
 // login-etl's own client, with the same tuning (no MD5 re-hash, no logger middleware): the
 // ceiling must not be slowed by costs login-etl has removed.
 const client = createSqsClient({
-  region: "us-east-1",
+  region: REGION,
   sqsEndpoint: endpoint,
   waitTimeSeconds,
   concurrency,

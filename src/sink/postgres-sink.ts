@@ -138,9 +138,14 @@ export class PostgresSink {
   }
 
   private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
-    const rows = items.flatMap((i) =>
-      i.result.kind === "row" ? [{ ...i.result.row, id: i.message.messageId }] : [],
-    );
+    const rowIds: string[] = [];
+    const rows: LoginRow[] = [];
+    for (const { message, result } of items) {
+      if (result.kind === "row") {
+        rowIds.push(message.messageId);
+        rows.push(result.row);
+      }
+    }
     const rejected = items.flatMap((i) =>
       i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
     );
@@ -152,14 +157,8 @@ export class PostgresSink {
       values: [
         items.map((i) => i.message.messageId),
         items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
-        rows.map((r) => r.id),
-        rows.map((r) => r.user_id),
-        rows.map((r) => r.device_type),
-        rows.map((r) => r.masked_ip),
-        rows.map((r) => r.masked_device_id),
-        rows.map((r) => r.locale),
-        rows.map((r) => r.app_version),
-        rows.map((r) => r.create_date),
+        rowIds,
+        ...loginColumns(rows),
         rejected.map((r) => r.message.messageId),
         rejected.map((r) => r.result.reason),
         rejected.map((r) => r.result.detail),
@@ -259,7 +258,12 @@ export async function insertLoginRows(
   rows: readonly LoginRow[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await client.query(INSERT_LOGINS_SQL, [
+  await client.query(INSERT_LOGINS_SQL, loginColumns(rows));
+}
+
+/** user_logins' columns as parallel arrays, in table order, for `unnest`. */
+function loginColumns(rows: readonly LoginRow[]): unknown[][] {
+  return [
     rows.map((r) => r.user_id),
     rows.map((r) => r.device_type),
     rows.map((r) => r.masked_ip),
@@ -267,5 +271,5 @@ export async function insertLoginRows(
     rows.map((r) => r.locale),
     rows.map((r) => r.app_version),
     rows.map((r) => r.create_date),
-  ]);
+  ];
 }

@@ -17,7 +17,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generateSample, WRONG_SHAPE_BODY } from "../../src/sample/generate.js";
 import type { LoginRow } from "../../src/types.js";
-import { Harness, runCli } from "../support/harness.js";
+import { Harness, runCli, todayUtc } from "../support/harness.js";
 import { acceptedId, sendRawBytes, sendWithIds } from "../support/send-with-ids.js";
 
 /** A user_logins row without create_date (checked separately: it is the day of the run). */
@@ -67,8 +67,6 @@ function padTo(bytes: number, build: (pad: string) => string): string {
   assert.equal(Buffer.byteLength(out, "utf8"), bytes);
   return out;
 }
-
-const todayUtc = () => new Date().toISOString().slice(0, 10);
 
 let h: Harness;
 before(async () => {

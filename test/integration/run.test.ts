@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generateSample, WRONG_SHAPE_BODY } from "../../src/sample/generate.js";
-import { dumpAllText, Harness, runCli, summaryOf } from "../support/harness.js";
+import { dumpAllText, Harness, runCli, summaryOf, todayUtc } from "../support/harness.js";
 import { commitWithoutDeleting } from "../support/partial-run.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -15,8 +15,6 @@ const FETCH_MESSAGE = {
   locale: "RU",
   device_id: "593-47-5928",
 };
-
-const todayUtc = () => new Date().toISOString().slice(0, 10);
 
 let h: Harness;
 before(async () => {

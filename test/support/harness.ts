@@ -209,6 +209,9 @@ export function runCli(
 }
 
 /** The `run finished` summary a run logged; fails the test if there is none. */
+/** Today's UTC date, YYYY-MM-DD: the create_date of a message sent during the test. */
+export const todayUtc = () => new Date().toISOString().slice(0, 10);
+
 export function summaryOf(result: CliResult): Record<string, unknown> {
   const record = result.logs.find((l) => l.msg === "run finished");
   assert.ok(record, `the run logs a summary:\n${result.stderr}`);
