@@ -141,6 +141,39 @@ withSettings(
 
 withSettings(
   program
+    .command("init-queue")
+    .description("create the queue and a dead-letter queue with a redrive policy (idempotent)")
+    .option("--dlq <name>", "dead-letter queue name (default: <queue>-dlq)")
+    .option("--max-receive-count <n>", "receives before a message moves to the DLQ", "5")
+    .option("--json", "machine-readable output"),
+  { queue: true },
+)
+  .addHelpText(
+    "after",
+    `
+For an SQS endpoint where no init script ran (AWS, moto, fauxqs). Creates what is missing and
+changes nothing else: an existing redrive policy that differs is reported, not replaced.
+${SETTINGS_HELP}
+Examples:
+  $ npx etl init-queue --endpoint http://localhost:4566
+  $ npx etl init-queue --queue login-queue --max-receive-count 10`,
+  )
+  .action(
+    act({}, async (config, logger, flags) => {
+      const { initQueue } = await import("./commands/init-queue.js");
+      const { defaultDeadLetterQueueName } = await import("./source/queue-setup.js");
+      await initQueue(config, logger, {
+        deadLetterQueueName:
+          (flags.dlq as string | undefined) ?? defaultDeadLetterQueueName(config.queueName),
+        maxReceiveCount: positiveInt(flags.maxReceiveCount, "--max-receive-count", 1, 1000),
+        json: flags.json === true,
+      });
+      return ExitCode.OK;
+    }),
+  );
+
+withSettings(
+  program
     .command("seed")
     .description("send sample login events (or a file's lines) to the queue")
     .option("--count <n>", "how many sample events", "1000")
@@ -299,12 +332,11 @@ program
   });
 
 /** A command's own numeric flag; a bad value is a usage error (exit 2). */
-function positiveInt(value: unknown, flag: string, min = 1): number {
+function positiveInt(value: unknown, flag: string, min = 1, max = Number.MAX_SAFE_INTEGER): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) {
-    process.stderr.write(
-      `etl: ${flag} must be a whole number of at least ${min} (got "${String(value)}")\n`,
-    );
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;
+    process.stderr.write(`etl: ${flag} must be a whole number ${range} (got "${String(value)}")\n`);
     process.exit(ExitCode.USAGE);
   }
   return n;

@@ -2,11 +2,10 @@
 // own server process, started through login-etl's helper), the fauxqs SQS emulator, and the
 // optional delaying proxy. All three are direct children of the orchestrator.
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { connect } from "node:net";
-import { freePort, startEmbeddedPostgres } from "../../src/embedded/services.js";
+import { freePort } from "../../src/embedded/ports.js";
+import { startEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { procScript } from "./paths.js";
-import { childPids } from "./procfs.js";
 
 export interface Service {
   pid: number;
@@ -16,14 +15,8 @@ export interface Service {
 }
 
 export async function startPostgres(): Promise<Service> {
-  const before = new Set(childPids(process.pid));
   const pg = await startEmbeddedPostgres();
-  // The postmaster is the one new child of ours named "postgres"; its backends are its children.
-  const pid = childPids(process.pid).find(
-    (p) => !before.has(p) && readFileSync(`/proc/${p}/comm`, "utf8").trim() === "postgres",
-  );
-  if (pid === undefined) throw new Error("could not find the postmaster process");
-  return { pid, url: pg.url, stop: pg.stop };
+  return { pid: pg.pid, url: pg.url, stop: pg.stop };
 }
 
 /** fauxqs in its own process (see procs/fauxqs.ts); nodeOptions e.g. ["--cpu-prof"]. */

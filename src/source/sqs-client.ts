@@ -89,7 +89,7 @@ export async function resolveQueueUrl(
   }
 }
 
-function isQueueMissing(err: unknown): boolean {
+export function isQueueMissing(err: unknown): boolean {
   if (err instanceof QueueDoesNotExist) return true;
   const name = (err as { name?: unknown; Code?: unknown })?.name;
   return (

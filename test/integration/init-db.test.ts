@@ -52,7 +52,9 @@ test("several processes creating the schema at once all succeed", async () => {
 });
 
 test("a wrong password is reported as such, without the password, and not waited for", async () => {
-  const url = h.postgres.url.replace("postgres:postgres@", "postgres:wrong-pw@");
+  const wrong = new URL(h.postgres.url);
+  wrong.password = "wrong-pw";
+  const url = wrong.href;
   const started = Date.now();
   const result = await runCli(["init-db"], { DATABASE_URL: url, ETL_STARTUP_WAIT: "20" });
   assert.equal(result.code, 1, result.stderr);

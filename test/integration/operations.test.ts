@@ -59,7 +59,7 @@ describe("operator commands", () => {
   test("status reports queue depth, the dead-letter queue, rows, quarantine and the last run", async () => {
     const { url } = await h.freshDatabase();
     const dlq = await h.createQueue();
-    const dlqArn = `arn:aws:sqs:us-east-1:000000000000:${dlq.name}`;
+    const dlqArn = await h.queueArn(dlq.url);
     const queue = await h.createQueue({
       RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
     });

@@ -17,13 +17,9 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import pg from "pg";
-import {
-  type RunningPostgres,
-  type RunningSqs,
-  startEmbeddedPostgres,
-  startEmbeddedSqs,
-} from "../../src/embedded/services.js";
+import { type RunningPostgres, startEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { sendBodies } from "../../src/sample/send.js";
+import { type SqsTarget, startSqsTarget } from "./sqs-target.js";
 
 export const CLI = fileURLToPath(new URL("../../src/cli.js", import.meta.url));
 
@@ -53,7 +49,7 @@ export class Harness {
 
   private constructor(
     readonly postgres: RunningPostgres,
-    readonly sqsServer: RunningSqs,
+    readonly sqsServer: SqsTarget,
   ) {
     this.sqs = new SQSClient({
       region: "us-east-1",
@@ -64,7 +60,10 @@ export class Harness {
 
   static async start(): Promise<Harness> {
     const postgres = await startEmbeddedPostgres();
-    const sqsServer = await startEmbeddedSqs();
+    const sqsServer = await startSqsTarget().catch(async (err: unknown) => {
+      await postgres.stop();
+      throw err;
+    });
     return new Harness(postgres, sqsServer);
   }
 
@@ -85,14 +84,32 @@ export class Harness {
     await admin.end();
     const url = this.postgres.url.replace(/\/postgres$/, `/${name}`);
     const pool = new pg.Pool({ connectionString: url, max: 2 });
+    // An idle connection dies when a fault test restarts the server; the pool replaces it. Without
+    // a listener that would be an uncaught exception (and fail the file, as it should).
+    pool.on("error", () => {});
     this.pools.push(pool);
     return { url, pool };
+  }
+
+  /** A queue name no other test uses. */
+  queueName(): string {
+    return `login-queue-${process.pid}-${++this.queueCounter}`;
+  }
+
+  /** The queue's ARN as the server reports it (account ids differ between implementations). */
+  async queueArn(queueUrl: string): Promise<string> {
+    const out = await this.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+    );
+    const arn = out.Attributes?.QueueArn;
+    if (!arn) throw new Error(`no QueueArn for ${queueUrl}`);
+    return arn;
   }
 
   async createQueue(
     attributes: Record<string, string> = {},
   ): Promise<{ name: string; url: string }> {
-    const name = `login-queue-${process.pid}-${++this.queueCounter}`;
+    const name = this.queueName();
     const out = await this.sqs.send(
       new CreateQueueCommand({ QueueName: name, Attributes: attributes }),
     );

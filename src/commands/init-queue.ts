@@ -1,0 +1,62 @@
+// `etl init-queue`: create the queue and its dead-letter queue with a redrive policy, as the
+// LocalStack init hook does, for any SQS endpoint (AWS, moto, fauxqs). Safe to run again.
+import type { Config } from "../config.js";
+import { describeError, SqsError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { setUpQueues } from "../source/queue-setup.js";
+import { createSqsClient, endpointLabel, isTransient } from "../source/sqs-client.js";
+import { waitFor } from "../startup-wait.js";
+import { printJson, printLines } from "./output.js";
+
+export interface InitQueueOptions {
+  deadLetterQueueName: string;
+  maxReceiveCount: number;
+  json: boolean;
+}
+
+export async function initQueue(
+  config: Config,
+  logger: Logger,
+  options: InitQueueOptions,
+): Promise<void> {
+  const endpoint = endpointLabel(config);
+  const sqs = createSqsClient(config);
+  try {
+    const result = await waitFor(
+      () =>
+        setUpQueues(sqs, {
+          queueName: config.queueName,
+          deadLetterQueueName: options.deadLetterQueueName,
+          maxReceiveCount: options.maxReceiveCount,
+        }),
+      {
+        seconds: config.startupWaitSeconds,
+        isTransient,
+        onRetry: (err, attempt) =>
+          logger.warn({ attempt, endpoint }, `waiting for SQS: ${describeError(err)}`),
+      },
+    ).catch((err: unknown) => {
+      throw new SqsError(
+        `Could not set up ${config.queueName} at ${endpoint}: ${describeError(err)}. Check ` +
+          "SQS_ENDPOINT, AWS_REGION and credentials (CreateQueue, GetQueueUrl, " +
+          "GetQueueAttributes and SetQueueAttributes are needed).",
+        { operation: "CreateQueue", endpoint },
+        { cause: err },
+      );
+    });
+    if (options.json) return printJson(result);
+    const state = (created: boolean) => (created ? "created" : "exists ");
+    const { queue, deadLetterQueue: dlq, redrive } = result;
+    printLines(
+      `dead-letter queue  ${state(dlq.created)}  ${dlq.url}`,
+      `queue              ${state(queue.created)}  ${queue.url}`,
+      redrive.state === "different"
+        ? `redrive policy     left as it is: ${redrive.existing} (differs from the requested ` +
+            `${options.deadLetterQueueName} after ${options.maxReceiveCount} receives)`
+        : `redrive policy     ${redrive.state === "set" ? "set    " : "in place"}  to ` +
+            `${dlq.name} after ${redrive.maxReceiveCount} receives`,
+    );
+  } finally {
+    sqs.destroy();
+  }
+}

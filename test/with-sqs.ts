@@ -1,0 +1,200 @@
+// Run a command against a real SQS server started on 127.0.0.1 for it, then stop the server:
+//   node dist/test/with-sqs.js moto                 the integration suite against moto_server
+//   node dist/test/with-sqs.js localstack           ... against LocalStack (host mode, no Docker)
+//   node dist/test/with-sqs.js localstack --init DIR -- CMD ARGS...
+//                                                  any command; DIR's scripts run as LocalStack's
+//                                                  ready.d init hooks first (the CI smoke test)
+// The servers come from the Python virtual environment that .ci/python-env.sh builds (pinned,
+// git-ignored). The command gets ETL_TEST_SQS and ETL_TEST_SQS_ENDPOINT (and SQS_ENDPOINT).
+// Every run prints the server's log when it fails to start; the server is always stopped.
+import { type ChildProcess, spawn } from "node:child_process";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../src/embedded/ports.js";
+
+const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
+export const VENV = process.env.ETL_TEST_VENV ?? join(REPO, ".venv-ci");
+const READY_TIMEOUT_MS = 180_000;
+
+type ServerKind = "moto" | "localstack";
+
+interface ServerSpec {
+  command(port: number, work: string): { file: string; args: string[]; env: NodeJS.ProcessEnv };
+  /** Resolves true once the server (and its init hooks) are ready. */
+  ready(endpoint: string): Promise<boolean>;
+}
+
+const SERVERS: Record<ServerKind, ServerSpec> = {
+  moto: {
+    // moto binds 0.0.0.0 unless told otherwise.
+    command: (port) => ({
+      file: join(VENV, "bin", "moto_server"),
+      args: ["-H", "127.0.0.1", "-p", String(port)],
+      env: {},
+    }),
+    ready: async (endpoint) => (await fetch(new URL("/moto-api/", endpoint))).ok,
+  },
+  localstack: {
+    // LocalStack's own runtime without its Docker launcher. Without DNS_ADDRESS=0 it binds port
+    // 53; without SQS_ENDPOINT_STRATEGY=off queue URLs name *.localhost.localstack.cloud, which
+    // needs public DNS. FILESYSTEM_ROOT keeps its state and init hooks in our temp folder.
+    command: (port, work) => ({
+      file: join(VENV, "bin", "python"),
+      args: ["-m", "localstack.runtime.main"],
+      env: {
+        SERVICES: "sqs",
+        EAGER_SERVICE_LOADING: "1",
+        GATEWAY_LISTEN: `127.0.0.1:${port}`,
+        LOCALSTACK_HOST: `localhost:${port}`,
+        SQS_ENDPOINT_STRATEGY: "off",
+        DNS_ADDRESS: "0",
+        SKIP_SSL_CERT_DOWNLOAD: "1",
+        DISABLE_EVENTS: "1",
+        FILESYSTEM_ROOT: join(work, "localstack"),
+      },
+    }),
+    ready: async (endpoint) => {
+      const out = await fetch(new URL("/_localstack/init/ready", endpoint));
+      if (!out.ok) return false;
+      return ((await out.json()) as { completed?: boolean }).completed === true;
+    },
+  },
+};
+
+interface Args {
+  kind: ServerKind;
+  init?: string;
+  command: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const [kind, ...rest] = argv;
+  if (kind !== "moto" && kind !== "localstack") {
+    throw new Error("usage: with-sqs.js moto|localstack [--init DIR] [-- command args...]");
+  }
+  const dash = rest.indexOf("--");
+  const options = dash === -1 ? rest : rest.slice(0, dash);
+  const command =
+    dash === -1
+      ? [process.execPath, join(REPO, "dist", "test", "run.js"), "integration"]
+      : rest.slice(dash + 1);
+  const initAt = options.indexOf("--init");
+  const init = initAt === -1 ? undefined : options[initAt + 1];
+  return { kind, command, ...(init ? { init: resolve(init) } : {}) };
+}
+
+async function startServer(kind: ServerKind, work: string, init?: string) {
+  const spec = SERVERS[kind];
+  const port = await freePort();
+  const endpoint = `http://127.0.0.1:${port}`;
+  const { file, args, env } = spec.command(port, work);
+  if (!existsSync(file)) {
+    throw new Error(
+      `${file} is missing: build the test tools first with \`bash .ci/python-env.sh\``,
+    );
+  }
+  if (init) {
+    const hooks = join(work, "localstack", "etc", "localstack", "init", "ready.d");
+    mkdirSync(hooks, { recursive: true });
+    cpSync(init, hooks, { recursive: true });
+  }
+  const logFile = join(work, `${kind}.log`);
+  const log = openSync(logFile, "w");
+  const server = spawn(file, args, {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", log, log],
+    // Its own process group, so stopping it also stops what it started.
+    detached: true,
+  });
+  const exited = new Promise<string>((done) =>
+    server.once("exit", (code, signal) => done(`exited (${signal ?? code})`)),
+  );
+  const started = Date.now();
+  for (;;) {
+    const outcome = await Promise.race([
+      exited,
+      spec.ready(endpoint).then(
+        (ok) => (ok ? "ready" : "waiting"),
+        () => "waiting",
+      ),
+    ]);
+    if (outcome === "ready") break;
+    if (outcome !== "waiting" || Date.now() - started > READY_TIMEOUT_MS) {
+      stop(server);
+      const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
+      throw new Error(`${kind} did not become ready (${outcome}); its log ends:\n${tail}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  process.stderr.write(`${kind} ready at ${endpoint} in ${Date.now() - started} ms\n`);
+  return { server, endpoint, logFile };
+}
+
+function stop(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null || server.pid === undefined) {
+    return Promise.resolve();
+  }
+  const pid = server.pid;
+  return new Promise((done) => {
+    const force = setTimeout(() => {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }, 15_000);
+    server.once("exit", () => {
+      clearTimeout(force);
+      done();
+    });
+    try {
+      process.kill(-pid, "SIGTERM");
+    } catch {
+      clearTimeout(force);
+      done();
+    }
+  });
+}
+
+async function main(): Promise<number> {
+  const { kind, init, command } = parseArgs(process.argv.slice(2));
+  const work = mkdtempSync(join(tmpdir(), `login-etl-${kind}-`));
+  try {
+    const { server, endpoint } = await startServer(kind, work, init);
+    try {
+      const [file, ...args] = command;
+      if (!file) throw new Error("no command to run");
+      const child = spawn(file, args, {
+        stdio: "inherit",
+        env: {
+          ...process.env,
+          ETL_TEST_SQS: kind,
+          ETL_TEST_SQS_ENDPOINT: endpoint,
+          SQS_ENDPOINT: endpoint,
+        },
+      });
+      const forward = (signal: NodeJS.Signals) => child.kill(signal);
+      process.on("SIGINT", forward);
+      process.on("SIGTERM", forward);
+      return await new Promise<number>((done) =>
+        child.once("exit", (code, signal) => done(code ?? (signal ? 1 : 0))),
+      );
+    } finally {
+      await stop(server);
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
