@@ -1,11 +1,14 @@
 // Run a command against a real SQS server started on 127.0.0.1 for it, then stop the server:
 //   node dist/test/with-sqs.js moto                 the integration suite against moto_server
 //   node dist/test/with-sqs.js localstack           ... against LocalStack (host mode, no Docker)
-//   node dist/test/with-sqs.js localstack --init DIR -- CMD ARGS...
+//   node dist/test/with-sqs.js localstack --init DIR --postgres -- CMD ARGS...
 //                                                  any command; DIR's scripts run as LocalStack's
-//                                                  ready.d init hooks first (the CI smoke test)
+//                                                  ready.d init hooks first, and an embedded
+//                                                  Postgres is started for it (the CI smoke test)
 // The servers come from the Python virtual environment that .ci/python-env.sh builds (pinned,
-// git-ignored). The command gets ETL_TEST_SQS and ETL_TEST_SQS_ENDPOINT (and SQS_ENDPOINT).
+// git-ignored). The command gets ETL_TEST_SQS, ETL_TEST_SQS_ENDPOINT and SQS_ENDPOINT, and with
+// --postgres DATABASE_URL. Init hooks get AWSLOCAL (the venv's AWS CLI v1 with --endpoint-url:
+// there is no awslocal outside the container) and SAMPLE_MESSAGES_FILE.
 // Every run prints the server's log when it fails to start; the server is always stopped.
 import { type ChildProcess, spawn } from "node:child_process";
 import {
@@ -20,7 +23,9 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { keepTidy } from "../src/embedded/lifetime.js";
 import { freePort } from "../src/embedded/ports.js";
+import { startEmbeddedPostgres } from "../src/embedded/postgres.js";
 
 const REPO = resolve(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
 export const VENV = process.env.ETL_TEST_VENV ?? join(REPO, ".venv-ci");
@@ -47,13 +52,18 @@ const SERVERS: Record<ServerKind, ServerSpec> = {
   localstack: {
     // LocalStack's own runtime without its Docker launcher. Without DNS_ADDRESS=0 it binds port
     // 53; without SQS_ENDPOINT_STRATEGY=off queue URLs name *.localhost.localstack.cloud, which
-    // needs public DNS. FILESYSTEM_ROOT keeps its state and init hooks in our temp folder.
+    // needs public DNS. FILESYSTEM_ROOT keeps its state and init hooks in our temp folder, but
+    // only with OVERRIDE_IN_DOCKER=0 where /.dockerenv exists (it would think it is in its own
+    // container and use /etc/localstack). Its default gateway (twisted) binds 0.0.0.0 whatever
+    // GATEWAY_LISTEN says; hypercorn binds 127.0.0.1 as asked.
     command: (port, work) => ({
       file: join(VENV, "bin", "python"),
       args: ["-m", "localstack.runtime.main"],
       env: {
         SERVICES: "sqs",
         EAGER_SERVICE_LOADING: "1",
+        OVERRIDE_IN_DOCKER: "0",
+        GATEWAY_SERVER: "hypercorn",
         GATEWAY_LISTEN: `127.0.0.1:${port}`,
         LOCALSTACK_HOST: `localhost:${port}`,
         SQS_ENDPOINT_STRATEGY: "off",
@@ -74,13 +84,16 @@ const SERVERS: Record<ServerKind, ServerSpec> = {
 interface Args {
   kind: ServerKind;
   init?: string;
+  postgres: boolean;
   command: string[];
 }
 
 function parseArgs(argv: string[]): Args {
   const [kind, ...rest] = argv;
   if (kind !== "moto" && kind !== "localstack") {
-    throw new Error("usage: with-sqs.js moto|localstack [--init DIR] [-- command args...]");
+    throw new Error(
+      "usage: with-sqs.js moto|localstack [--init DIR] [--postgres] [-- command args...]",
+    );
   }
   const dash = rest.indexOf("--");
   const options = dash === -1 ? rest : rest.slice(0, dash);
@@ -90,7 +103,8 @@ function parseArgs(argv: string[]): Args {
       : rest.slice(dash + 1);
   const initAt = options.indexOf("--init");
   const init = initAt === -1 ? undefined : options[initAt + 1];
-  return { kind, command, ...(init ? { init: resolve(init) } : {}) };
+  const postgres = options.includes("--postgres");
+  return { kind, command, postgres, ...(init ? { init: resolve(init) } : {}) };
 }
 
 async function startServer(kind: ServerKind, work: string, init?: string) {
@@ -110,12 +124,32 @@ async function startServer(kind: ServerKind, work: string, init?: string) {
   }
   const logFile = join(work, `${kind}.log`);
   const log = openSync(logFile, "w");
+  const hookEnv = init
+    ? {
+        AWSLOCAL: `${join(VENV, "bin", "aws")} --endpoint-url ${endpoint}`,
+        SAMPLE_MESSAGES_FILE: join(REPO, "docker", "localstack", "sample-messages.jsonl"),
+      }
+    : {};
   const server = spawn(file, args, {
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...hookEnv, ...env },
     stdio: ["ignore", log, log],
     // Its own process group, so stopping it also stops what it started.
     detached: true,
   });
+  // Ctrl-C or SIGTERM while we wait (or later) must not leave a server running on its own.
+  const untrack = keepTidy({
+    stop: () => stop(server),
+    stopSync: () => {
+      if (server.pid !== undefined && server.exitCode === null) {
+        try {
+          process.kill(-server.pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    },
+  });
+  server.once("exit", untrack);
   const exited = new Promise<string>((done) =>
     server.once("exit", (code, signal) => done(`exited (${signal ?? code})`)),
   );
@@ -152,7 +186,7 @@ function stop(server: ChildProcess): Promise<void> {
       } catch {
         // Already gone.
       }
-    }, 15_000);
+    }, 10_000);
     server.once("exit", () => {
       clearTimeout(force);
       done();
@@ -167,11 +201,13 @@ function stop(server: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  const { kind, init, command } = parseArgs(process.argv.slice(2));
+  const { kind, init, postgres, command } = parseArgs(process.argv.slice(2));
   const work = mkdtempSync(join(tmpdir(), `login-etl-${kind}-`));
   try {
     const { server, endpoint } = await startServer(kind, work, init);
+    let database: Awaited<ReturnType<typeof startEmbeddedPostgres>> | undefined;
     try {
+      database = postgres ? await startEmbeddedPostgres() : undefined;
       const [file, ...args] = command;
       if (!file) throw new Error("no command to run");
       const child = spawn(file, args, {
@@ -181,6 +217,7 @@ async function main(): Promise<number> {
           ETL_TEST_SQS: kind,
           ETL_TEST_SQS_ENDPOINT: endpoint,
           SQS_ENDPOINT: endpoint,
+          ...(database ? { DATABASE_URL: database.url } : {}),
         },
       });
       const forward = (signal: NodeJS.Signals) => child.kill(signal);
@@ -190,6 +227,7 @@ async function main(): Promise<number> {
         child.once("exit", (code, signal) => done(code ?? (signal ? 1 : 0))),
       );
     } finally {
+      await database?.stop();
       await stop(server);
     }
   } finally {

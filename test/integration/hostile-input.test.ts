@@ -2,16 +2,18 @@
 // either quarantined exactly once with its reason or loaded with exactly the expected values, and
 // none of them stops the run. Messages are identified by the MessageId SQS returned at send.
 //
-// What the SQS emulator (fauxqs 1.9) does with bodies no JSON producer should send, checked here
-// or when this file was written:
-// - A lone surrogate, U+0000 and U+FFFF in the body are refused at send (InvalidMessageContents),
-//   as real SQS does. So such characters can only arrive JSON-escaped (\ud800, \u0000).
-// - Unlike real SQS, it also refuses every character above U+FFFF (emoji): its character check is
-//   a regex without the `u` flag, so it sees the two halves of a surrogate pair. Bodies here carry
-//   astral characters JSON-escaped (see `asciiAstral`), which is what many encoders emit anyway.
-// - An empty body is refused by SendMessage (MissingParameter, like real SQS) but accepted by
-//   SendMessageBatch, so the run does see one.
-// - Invalid UTF-8 bytes in a request are decoded with U+FFFD replacement, not refused.
+// The same test runs against fauxqs, moto and LocalStack (test/support/sqs-target.ts). What they
+// do with bodies no JSON producer should send differs, and the test asserts each server's
+// behaviour so that a change is noticed; whatever a server accepts, the run must handle:
+// - A lone surrogate, U+0000 and U+FFFF are refused at send by AWS (InvalidMessageContents), by
+//   fauxqs and by LocalStack. moto accepts U+0000 and U+FFFF, and stores a lone surrogate but
+//   then fails the request (HTTP 500): that one is not sent to moto.
+// - An empty body: AWS and LocalStack refuse it; fauxqs and moto accept it in SendMessageBatch.
+// - Invalid UTF-8 bytes: fauxqs decodes them with U+FFFD replacement; moto and LocalStack answer
+//   HTTP 500 and store nothing.
+// - fauxqs, unlike AWS, refuses every character above U+FFFF (emoji): its character check is a
+//   regex without the `u` flag. Bodies here carry astral characters JSON-escaped (see
+//   `asciiAstral`), which is what many encoders emit anyway, so all servers get the same bodies.
 // - The size limit is 1 MiB per message and per batch (AWS's limit since 2025; 256 KiB before).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
@@ -77,7 +79,7 @@ after(async () => {
 });
 
 describe("hostile input", () => {
-  test("every hostile body is quarantined once with its reason or loaded exactly as sent; the run survives all of them", async () => {
+  test("every hostile body is quarantined once with its reason or loaded exactly as sent; the run survives all of them", async (t) => {
     const { url, pool } = await h.freshDatabase();
     const queue = await h.createQueue();
 
@@ -386,11 +388,6 @@ describe("hostile input", () => {
       },
       // --- Empty and non-object bodies -----------------------------------------------------------
       {
-        name: "empty body (accepted by the emulator's SendMessageBatch)",
-        body: "",
-        expected: rejectedAs("invalid_json", /^body is empty$/),
-      },
-      {
         name: "a single space",
         body: " ",
         expected: rejectedAs("invalid_json", /^body is not valid JSON$/),
@@ -475,37 +472,86 @@ describe("hostile input", () => {
       }
     }
 
-    // What SQS refuses at send time is part of the contract: these never reach the run.
-    const refusedAtSend = [
-      { name: "a lone surrogate character", body: '{"user_id":"lone-\ud800"}' },
-      { name: "a NUL character", body: '{"user_id":"nul-\u0000"}' },
-      { name: "U+FFFF", body: '{"user_id":"noncharacter-\uffff"}' },
+    // Bodies AWS refuses at send (InvalidMessageContents or MissingParameter), as LocalStack
+    // does. fauxqs accepts the empty one in a batch; moto 5 accepts NUL, U+FFFF and the empty one.
+    // Whatever a server accepts reaches the run and must be handled like any other body. moto also stores a lone surrogate and then fails the request (HTTP 500),
+    // so the sender never learns its MessageId and the SDK's retries store it again: not sent there.
+    const refusedByAws: Case[] = [
+      {
+        name: "a raw lone surrogate",
+        body: '{"user_id":"lone-\ud800"}',
+        expected: rejectedAs("invalid_string", /^user_id contains a lone UTF-16 surrogate$/),
+      },
+      {
+        // Raw (not \u-escaped) control characters are not allowed inside a JSON string.
+        name: "a raw NUL character",
+        body: '{"user_id":"nul-\u0000"}',
+        expected: rejectedAs("invalid_json", /^body is not valid JSON$/),
+      },
+      {
+        // fauxqs accepts an empty body in SendMessageBatch; AWS and LocalStack refuse it.
+        name: "an empty body",
+        body: "",
+        expected: rejectedAs("invalid_json", /^body is empty$/),
+      },
+      {
+        name: "a raw U+FFFF",
+        body: '{"user_id":"noncharacter-\uffff"}',
+        expected: { row: bare("noncharacter-\uffff") },
+      },
     ];
-    const sent = await sendWithIds(h.sqs, queue.url, [
-      ...bodies,
-      ...refusedAtSend.map((r) => r.body),
-    ]);
-    refusedAtSend.forEach((r, i) => {
-      assert.deepEqual(
-        sent[bodies.length + i],
-        { error: "InvalidMessageContents" },
-        `${r.name} is refused by SendMessageBatch`,
-      );
-    });
+    const sent = await sendWithIds(h.sqs, queue.url, bodies);
     const ids = bodies.map((_, i) => acceptedId(sent[i], `body ${i}`));
+    const checks = cases.map((c, i) => ({ c, messageId: ids[caseIndex[i] ?? -1] ?? "" }));
+    let accepted = 0;
+    // One request each: a server that fails a whole batch may have stored part of it already.
+    const loneSurrogate = refusedByAws[0];
+    for (const c of refusedByAws) {
+      if (h.sqsServer.kind === "moto" && c === loneSurrogate) continue;
+      const outcome = await sendWithIds(h.sqs, queue.url, [c.body]).then(
+        ([o]) => o,
+        (err: Error) => ({ error: `request failed: ${err.name}` }),
+      );
+      if (outcome && "messageId" in outcome) {
+        accepted++;
+        checks.push({ c, messageId: outcome.messageId });
+      } else {
+        t.diagnostic(`${h.sqsServer.kind} refused ${c.name} at send: ${outcome?.error}`);
+      }
+    }
+    // What each server accepted of these, so a change in a server's behaviour is noticed.
+    const acceptedBy: Record<typeof h.sqsServer.kind, number> = {
+      fauxqs: 1,
+      moto: 3,
+      localstack: 0,
+    };
+    assert.equal(
+      accepted,
+      acceptedBy[h.sqsServer.kind],
+      "bodies AWS refuses that this server took",
+    );
 
-    const rawIds: string[] = [];
+    // fauxqs decodes invalid bytes with U+FFFD replacement and accepts the message; moto 5 and
+    // LocalStack answer HTTP 500 and store nothing. What is accepted must load as the decoded text.
+    const rawIds: (string | undefined)[] = [];
     for (const [i, raw] of invalidUtf8.entries()) {
       const out = await sendRawBytes(h.sqsServer.endpoint, queue.url, {
         before: String.raw`{\"user_id\":\"raw-utf8-${i}-`,
         bytes: raw.bytes,
         after: String.raw`\"}`,
       });
+      if (h.sqsServer.kind !== "fauxqs" && out.status >= 500) {
+        t.diagnostic(`${h.sqsServer.kind} refused ${raw.name} at send (HTTP ${out.status})`);
+        rawIds.push(undefined);
+        continue;
+      }
       assert.equal(out.status, 200, `${raw.name}: ${out.text}`);
       assert.ok(out.messageId, raw.name);
       rawIds.push(out.messageId);
     }
-    const total = bodies.length + invalidUtf8.length;
+    const rawAccepted = rawIds.filter((id) => id !== undefined).length;
+    assert.equal(rawAccepted, h.sqsServer.kind === "fauxqs" ? invalidUtf8.length : 0);
+    const total = bodies.length + accepted + rawAccepted;
     assert.deepEqual(await h.depth(queue.url), { visible: total, inFlight: 0 });
 
     const result = await runCli(["run", "--batch-size", "25"], h.env(url, queue.name));
@@ -547,24 +593,25 @@ describe("hostile input", () => {
     };
 
     let loadedCases = 0;
-    cases.forEach((c, i) => {
-      const messageId = ids[caseIndex[i] ?? -1] ?? "";
+    for (const { c, messageId } of checks) {
       if ("row" in c.expected) {
         loadedCases++;
         expectLoaded(c.name, messageId, c.expected.row);
-        return;
+        continue;
       }
       const entry = rejectedById.get(messageId);
       assert.ok(entry, `${c.name}: quarantined`);
       assert.equal(entry.reason, c.expected.reason, `${c.name}: reason (detail: ${entry.detail})`);
       if (c.expected.detail) assert.match(entry.detail, c.expected.detail, c.name);
       assert.equal(outcomeOf.get(messageId), "rejected", `${c.name}: ledger outcome`);
-    });
+    }
 
     invalidUtf8.forEach((raw, i) => {
+      const messageId = rawIds[i];
+      if (messageId === undefined) return;
       const decoded = new TextDecoder().decode(Buffer.from(raw.bytes));
       assert.match(decoded, /^\uFFFD+\(?$/, "the decoder replaces, never keeps, bad bytes");
-      expectLoaded(raw.name, rawIds[i] ?? "", bare(`raw-utf8-${i}-${decoded}`));
+      expectLoaded(raw.name, messageId, bare(`raw-utf8-${i}-${decoded}`));
     });
 
     goods.forEach((g, i) => {
@@ -581,7 +628,7 @@ describe("hostile input", () => {
     });
 
     // Nothing else was loaded: in particular no user_id smuggled in through __proto__.
-    const loaded = goods.length + loadedCases + invalidUtf8.length;
+    const loaded = goods.length + loadedCases + rawAccepted;
     assert.equal(rows.rows.length, loaded);
     const polluted = await pool.query(
       "SELECT * FROM user_logins t WHERE t::text LIKE '%polluted%'",
@@ -628,7 +675,7 @@ describe("hostile input", () => {
       Object.fromEntries(byReason.rows.map((r) => [r.reason, r.n])),
     );
     const expectedByReason = new Map<string, number>();
-    for (const c of cases) {
+    for (const { c } of checks) {
       if ("reason" in c.expected) {
         expectedByReason.set(c.expected.reason, (expectedByReason.get(c.expected.reason) ?? 0) + 1);
       }

@@ -134,6 +134,15 @@ export class Harness {
     };
   }
 
+  /** Until no message of the queue is in flight (their visibility timeouts ran out). */
+  async waitUntilNoneInFlight(queueUrl: string, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((await this.depth(queueUrl)).inFlight > 0) {
+      if (Date.now() > until) throw new Error(`messages still in flight after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+
   /** Receive (and so hide) up to `max` messages without deleting them, like a crashed consumer. */
   async receiveAndAbandon(queueUrl: string, max: number, visibilityTimeout: number) {
     const got: Message[] = [];

@@ -51,7 +51,9 @@ export function acceptedId(outcome: SendOutcome | undefined, what: string): stri
  * SendMessage over the SQS JSON protocol with a request body assembled from bytes, so the message
  * body can contain byte sequences that are not UTF-8 (which no JS string, and so no AWS SDK call,
  * can carry). `before` + `bytes` + `after` is the MessageBody's JSON string content, i.e. already
- * escaped for JSON. The emulator does not check signatures, so the request is unsigned.
+ * escaped for JSON. Emulators do not check signatures, so the request is not really signed; it
+ * carries an Authorization header of the right shape because moto routes a request to a service
+ * by the credential scope in it (without one it answers as S3).
  */
 export async function sendRawBytes(
   endpoint: string,
@@ -68,6 +70,9 @@ export async function sendRawBytes(
     headers: {
       "content-type": "application/x-amz-json-1.0",
       "x-amz-target": "AmazonSQS.SendMessage",
+      authorization:
+        "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/sqs/aws4_request, " +
+        "SignedHeaders=host, Signature=unsigned",
     },
     body: request,
   });

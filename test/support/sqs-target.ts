@@ -3,6 +3,7 @@
 // - moto or localstack: a server started outside (by test/with-sqs.ts, i.e. `npm run test:moto`,
 //   `npm run test:localstack`, or .ci/run), named by ETL_TEST_SQS and ETL_TEST_SQS_ENDPOINT.
 // A server that is not there fails every test that needs it (Harness.start throws in `before`).
+import { DeleteQueueCommand, ListQueuesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { type RunningSqs, startEmbeddedSqs } from "../../src/embedded/sqs.js";
 
 export const SQS_KINDS = ["fauxqs", "moto", "localstack"] as const;
@@ -16,10 +17,34 @@ export function sqsKind(env: NodeJS.ProcessEnv = process.env): SqsKind {
   return kind as SqsKind;
 }
 
-/** How each server is told to forget everything between test files. */
-const RESET: Record<Exclude<SqsKind, "fauxqs">, { path: string; method: string }> = {
-  moto: { path: "/moto-api/reset", method: "POST" },
-  localstack: { path: "/_localstack/state/sqs/reset", method: "POST" },
+/**
+ * How each server forgets the previous test file's queues: moto has a reset endpoint; LocalStack
+ * run on the host has none (its state API is not in the community runtime), so every queue is
+ * deleted. fauxqs starts empty in each file.
+ */
+const RESET: Record<Exclude<SqsKind, "fauxqs">, (endpoint: string) => Promise<void>> = {
+  moto: async (endpoint) => {
+    const response = await fetch(new URL("/moto-api/reset", endpoint), {
+      method: "POST",
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`POST /moto-api/reset answered HTTP ${response.status}`);
+  },
+  localstack: async (endpoint) => {
+    const sqs = new SQSClient({
+      region: "us-east-1",
+      endpoint,
+      credentials: { accessKeyId: "test", secretAccessKey: "test" },
+    });
+    try {
+      const { QueueUrls = [] } = await sqs.send(new ListQueuesCommand({}));
+      await Promise.all(
+        QueueUrls.map((url) => sqs.send(new DeleteQueueCommand({ QueueUrl: url }))),
+      );
+    } finally {
+      sqs.destroy();
+    }
+  },
 };
 
 export interface SqsTarget extends RunningSqs {
@@ -41,17 +66,11 @@ export async function startSqsTarget(env: NodeJS.ProcessEnv = process.env): Prom
 }
 
 async function reset(kind: Exclude<SqsKind, "fauxqs">, endpoint: string): Promise<void> {
-  const { path, method } = RESET[kind];
-  let response: Response;
   try {
-    response = await fetch(new URL(path, endpoint), {
-      method,
-      signal: AbortSignal.timeout(10_000),
-    });
+    await RESET[kind](endpoint);
   } catch (err) {
-    throw new Error(`the ${kind} server at ${endpoint} does not answer: ${(err as Error).message}`);
-  }
-  if (!response.ok) {
-    throw new Error(`resetting ${kind} at ${endpoint} failed: HTTP ${response.status}`);
+    throw new Error(
+      `the ${kind} server at ${endpoint} could not be reset: ${(err as Error).message}`,
+    );
   }
 }
