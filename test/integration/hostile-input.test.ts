@@ -681,11 +681,11 @@ describe("hostile input", () => {
       }
     }
     assert.deepEqual(summary.rejected, Object.fromEntries(expectedByReason));
-    assert.equal(summary.received, total);
+    // Distinct messages: a server may deliver one twice (moto does under concurrent polls).
+    assert.equal(Number(summary.received) - Number(summary.duplicates), total);
     assert.equal(summary.inserted, loaded);
     assert.equal(summary.rejectedTotal, total - loaded);
-    assert.equal(summary.deleted, total);
-    assert.equal(summary.duplicates, 0);
+    assert.equal(summary.deleted, summary.received);
     assert.equal(summary.drained, true);
     // Unknown fields are dropped from the rows and counted by their flattened name.
     // (JSON.parse, because "__proto__" in an object literal would set the prototype instead.)

@@ -80,9 +80,11 @@ describe("etl run", () => {
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
 
     const summary = summaryOf(result);
-    assert.equal(summary.received, bodies.length);
+    // A standard queue may deliver a message twice (moto does under concurrent polls); the
+    // second copy is counted as a duplicate and deleted too.
+    assert.equal(Number(summary.received) - Number(summary.duplicates), bodies.length);
     assert.equal(summary.inserted, bodies.length - wrongShapes);
-    assert.equal(summary.deleted, bodies.length);
+    assert.equal(summary.deleted, summary.received);
     assert.equal(summary.drained, true);
     assert.deepEqual(summary.rejected, { missing_user_id: wrongShapes });
   });
@@ -141,10 +143,11 @@ describe("etl run", () => {
     const rerun = await runCli(["run"], h.env(url, queue.name));
     assert.equal(rerun.code, 0, rerun.stderr);
     const summary = summaryOf(rerun);
-    assert.equal(summary.received, 60);
+    // Every copy received is a duplicate (more than 60 if a server delivers one twice).
+    assert.ok(Number(summary.received) >= 60);
     assert.equal(summary.inserted, 0);
-    assert.equal(summary.duplicates, 60);
-    assert.equal(summary.deleted, 60);
+    assert.equal(summary.duplicates, summary.received);
+    assert.equal(summary.deleted, summary.received);
 
     const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
     const quarantined = await pool.query<{ n: number }>(

@@ -189,8 +189,8 @@ export interface RunCliOptions {
   timeoutMs?: number;
   /** Extra node arguments, e.g. ["--import", FAULT_HOOKS]. */
   nodeArgs?: string[];
-  /** Act on the process (kill it, restart a service) the first time its stderr matches. */
-  when?: { pattern: RegExp; act: (child: ChildProcess) => void };
+  /** Act on the process (kill it, restart a service) the first time its stderr (or stdout) matches. */
+  when?: { pattern: RegExp; act: (child: ChildProcess) => void; stream?: "stdout" | "stderr" };
 }
 
 /** The preload module that lets a fault test pause a run at a checkpoint. */
@@ -211,15 +211,20 @@ export function runCli(
     let stdout = "";
     let stderr = "";
     let acted = false;
+    const watch = (stream: "stdout" | "stderr", text: string) => {
+      const when = options.when;
+      if (when && !acted && (when.stream ?? "stderr") === stream && when.pattern.test(text)) {
+        acted = true;
+        when.act(child);
+      }
+    };
     child.stdout.on("data", (d: Buffer) => {
       stdout += d.toString();
+      watch("stdout", stdout);
     });
     child.stderr.on("data", (d: Buffer) => {
       stderr += d.toString();
-      if (options.when && !acted && options.when.pattern.test(stderr)) {
-        acted = true;
-        options.when.act(child);
-      }
+      watch("stderr", stderr);
     });
     const timer = setTimeout(() => {
       child.kill("SIGKILL");

@@ -47,7 +47,8 @@ export async function commitWithoutDeleting(
         acknowledge: async () => ({ deleted: 0, failed: 0, stale: 0 }),
       },
       {
-        concurrency: 2,
+        // One poller: moto may hand one message to two concurrent polls, and the test counts.
+        concurrency: 1,
         batchSize: 25,
         writeConcurrency: 2,
         lingerMs: 20,
