@@ -10,8 +10,10 @@
 // - the closing line is "N passed, N failed", and the census can be written as JSON (--census)
 //   for .ci/run, which checks the counts per SQS implementation.
 // Usage: node dist/test/run.js [unit|integration ...] [--census FILE]
+//        node dist/test/run.js --files FILE... (given files; those under an integration/ folder
+//        count as integration; the runner's own tests use this on fixtures)
 import { existsSync, readdirSync, writeFileSync } from "node:fs";
-import { basename, join, relative, resolve } from "node:path";
+import { basename, join, relative, resolve, sep } from "node:path";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
 import { fileURLToPath } from "node:url";
@@ -44,19 +46,34 @@ interface TestEventData {
   details?: { type?: string; error?: { message?: string; cause?: unknown } };
 }
 
-function parseArgs(argv: string[]): { kinds: Kind[]; census?: string } {
+interface Args {
+  files: { file: string; kind: Kind }[];
+  census?: string;
+}
+
+function parseArgs(argv: string[]): Args {
   const kinds: Kind[] = [];
+  const given: string[] = [];
   let census: string | undefined;
   for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
+    const arg = argv[i] ?? "";
     if (arg === "--census") census = argv[++i];
-    else if ((KINDS as readonly string[]).includes(arg ?? "")) kinds.push(arg as Kind);
+    else if (arg === "--files") given.push(...argv.splice(i + 1));
+    else if ((KINDS as readonly string[]).includes(arg)) kinds.push(arg as Kind);
     else
       throw new Error(
         `unknown argument ${arg}; usage: run.js [unit|integration ...] [--census FILE]`,
       );
   }
-  return { kinds: kinds.length > 0 ? kinds : [...KINDS], ...(census ? { census } : {}) };
+  const kindOf = (file: string): Kind =>
+    file.includes(`${sep}integration${sep}`) ? "integration" : "unit";
+  const files =
+    given.length > 0
+      ? given.map((f) => ({ file: resolve(f), kind: kindOf(resolve(f)) }))
+      : (kinds.length > 0 ? kinds : [...KINDS]).flatMap((kind) =>
+          testFiles(kind).map((file) => ({ file, kind })),
+        );
+  return { files, ...(census ? { census } : {}) };
 }
 
 /** The compiled file for every *.test.ts in the sources; a missing one fails the run. */
@@ -68,8 +85,7 @@ function testFiles(kind: Kind): string[] {
 const keyOf = (d: TestEventData) => `${d.nesting}:${d.line}:${d.column}:${d.name}`;
 
 async function main(): Promise<number> {
-  const { kinds, census: censusFile } = parseArgs(process.argv.slice(2));
-  const files = kinds.flatMap((kind) => testFiles(kind).map((file) => ({ file, kind })));
+  const { files, census: censusFile } = parseArgs(process.argv.slice(2));
   const census = new Map<string, FileCensus>(
     files.map(({ file, kind }) => [
       file,
