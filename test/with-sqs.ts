@@ -45,7 +45,13 @@ const SERVERS: Record<ServerKind, ServerSpec> = {
     // Bound to 127.0.0.1 explicitly.
     command: (port) => ({
       file: join(VENV, "bin", "python"),
-      args: [join(REPO, "test", "support", "moto_server_locked.py"), "-H", "127.0.0.1", "-p", String(port)],
+      args: [
+        join(REPO, "test", "support", "moto_server_locked.py"),
+        "-H",
+        "127.0.0.1",
+        "-p",
+        String(port),
+      ],
       env: {},
     }),
     ready: async (endpoint) => (await fetch(new URL("/moto-api/", endpoint))).ok,
