@@ -22,8 +22,10 @@ echo "== LocalStack health check (docker/localstack/healthcheck.sh)"
 HEALTHCHECK_BASE_URL="$SQS_ENDPOINT" bash "$repo/docker/localstack/healthcheck.sh"
 
 echo "== Postgres init SQL (docker/postgres/init, as the image's entrypoint runs it)"
+# psql connects with the PG* variables with-sqs.js sets, never a URL with a password in argv.
+: "${PGPASSWORD:?run through test/with-sqs.js --postgres}"
 for f in "$repo"/docker/postgres/init/*.sql; do
-  psql "$DATABASE_URL" --no-psqlrc --quiet -v ON_ERROR_STOP=1 -f "$f"
+  psql --no-psqlrc --quiet -v ON_ERROR_STOP=1 -f "$f"
 done
 
 echo "== npx etl run with .env.example"
@@ -35,4 +37,4 @@ cp "$repo/.env.example" "$work/.env"
 
 echo "== checks (docker/smoke/check-load.sh)"
 AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 \
-  PSQL="psql $DATABASE_URL" AWSLOCAL="$aws_cli" bash "$repo/docker/smoke/check-load.sh"
+  PSQL="psql" AWSLOCAL="$aws_cli" bash "$repo/docker/smoke/check-load.sh"

@@ -16,7 +16,7 @@ import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { basename, join, relative, resolve, sep } from "node:path";
 import { run } from "node:test";
 import { spec } from "node:test/reporters";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const DIST_TEST = fileURLToPath(new URL(".", import.meta.url));
 const REPO = resolve(DIST_TEST, "..", "..");
@@ -110,6 +110,9 @@ async function main(): Promise<number> {
     });
   }
 
+  // Every test file's process loads the exit guard (see test/support/exit-guard.ts).
+  const guard = pathToFileURL(join(DIST_TEST, "support", "exit-guard.js")).href;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import=${guard}`.trim();
   const stream = run({ files: present, concurrency: 1, signal: abort.signal });
   stream.on("test:enqueue", (d: TestEventData) => {
     const counts = d.file ? declared.get(d.file) : undefined;
@@ -127,8 +130,10 @@ async function main(): Promise<number> {
     }
     const key = keyOf(d);
     counts.set(key, (counts.get(key) ?? 0) - 1);
-    if (d.details?.type === "suite") return;
-    if (d.skip !== undefined || d.todo !== undefined) entry.skipped++;
+    const skipped = d.skip !== undefined || d.todo !== undefined;
+    // A skipped suite never declares its tests: count the suite itself as skipped.
+    if (d.details?.type === "suite" && !skipped) return;
+    if (skipped) entry.skipped++;
     else if (ok) entry.passed++;
     else entry.failed++;
   };

@@ -23,7 +23,7 @@ import {
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { keepTidy } from "../src/embedded/lifetime.js";
+import { keepTidy, onSignalFirst } from "../src/embedded/lifetime.js";
 import { freePort } from "../src/embedded/ports.js";
 import { startEmbeddedPostgres } from "../src/embedded/postgres.js";
 
@@ -78,6 +78,8 @@ const SERVERS: Record<ServerKind, ServerSpec> = {
         SKIP_SSL_CERT_DOWNLOAD: "1",
         DISABLE_EVENTS: "1",
         FILESYSTEM_ROOT: join(work, "localstack"),
+        // plux (its plugin loader) caches entry points under ~/.cache otherwise.
+        XDG_CACHE_HOME: join(work, "cache"),
       },
     }),
     ready: async (endpoint) => {
@@ -143,9 +145,12 @@ async function startServer(kind: ServerKind, work: string, init?: string) {
     // Its own process group, so stopping it also stops what it started.
     detached: true,
   });
-  // Ctrl-C or SIGTERM while we wait (or later) must not leave a server running on its own.
-  const untrack = keepTidy({
-    stop: () => stop(server),
+  // Ctrl-C or SIGTERM while we wait (or later) must not leave a server or its files behind.
+  keepTidy({
+    stop: async () => {
+      await stop(server);
+      rmSync(work, { recursive: true, force: true });
+    },
     stopSync: () => {
       if (server.pid !== undefined && server.exitCode === null) {
         try {
@@ -154,9 +159,9 @@ async function startServer(kind: ServerKind, work: string, init?: string) {
           // Already gone.
         }
       }
+      rmSync(work, { recursive: true, force: true });
     },
   });
-  server.once("exit", untrack);
   const exited = new Promise<string>((done) =>
     server.once("exit", (code, signal) => done(`exited (${signal ?? code})`)),
   );
@@ -224,15 +229,20 @@ async function main(): Promise<number> {
           ETL_TEST_SQS: kind,
           ETL_TEST_SQS_ENDPOINT: endpoint,
           SQS_ENDPOINT: endpoint,
-          ...(database ? { DATABASE_URL: database.url } : {}),
+          // libpq's variables too, so psql needs no URL (a password in argv shows in `ps`).
+          ...(database ? { DATABASE_URL: database.url, ...libpqEnv(database.url) } : {}),
         },
       });
-      const forward = (signal: NodeJS.Signals) => child.kill(signal);
-      process.on("SIGINT", forward);
-      process.on("SIGTERM", forward);
-      return await new Promise<number>((done) =>
+      const exited = new Promise<number>((done) =>
         child.once("exit", (code, signal) => done(code ?? (signal ? 1 : 0))),
       );
+      // On a signal the command gets it too and is waited for (up to a minute) before the
+      // servers it uses are stopped.
+      onSignalFirst(async (signal) => {
+        child.kill(signal);
+        await Promise.race([exited, new Promise((r) => setTimeout(r, 60_000))]);
+      });
+      return await exited;
     } finally {
       await database?.stop();
       await stop(server);
@@ -243,3 +253,14 @@ async function main(): Promise<number> {
 }
 
 process.exitCode = await main();
+
+function libpqEnv(url: string): Record<string, string> {
+  const u = new URL(url);
+  return {
+    PGHOST: u.hostname,
+    PGPORT: u.port,
+    PGUSER: decodeURIComponent(u.username),
+    PGPASSWORD: decodeURIComponent(u.password),
+    PGDATABASE: u.pathname.slice(1),
+  };
+}

@@ -1,9 +1,9 @@
 // `etl init-queue`: create the queue and its dead-letter queue with a redrive policy, as the
 // LocalStack init hook does, for any SQS endpoint (AWS, moto, fauxqs). Safe to run again.
 import type { Config } from "../config.js";
-import { describeError, SqsError } from "../errors.js";
+import { ConfigError, describeError, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { setUpQueues } from "../source/queue-setup.js";
+import { queueNamesProblem, setUpQueues } from "../source/queue-setup.js";
 import { createSqsClient, endpointLabel, isTransient } from "../source/sqs-client.js";
 import { waitFor } from "../startup-wait.js";
 import { printJson, printLines } from "./output.js";
@@ -19,23 +19,22 @@ export async function initQueue(
   logger: Logger,
   options: InitQueueOptions,
 ): Promise<void> {
+  const request = {
+    queueName: config.queueName,
+    deadLetterQueueName: options.deadLetterQueueName,
+    maxReceiveCount: options.maxReceiveCount,
+  };
+  const problem = queueNamesProblem(request);
+  if (problem) throw new ConfigError(`${problem}; nothing was created`);
   const endpoint = endpointLabel(config);
   const sqs = createSqsClient(config);
   try {
-    const result = await waitFor(
-      () =>
-        setUpQueues(sqs, {
-          queueName: config.queueName,
-          deadLetterQueueName: options.deadLetterQueueName,
-          maxReceiveCount: options.maxReceiveCount,
-        }),
-      {
-        seconds: config.startupWaitSeconds,
-        isTransient,
-        onRetry: (err, attempt) =>
-          logger.warn({ attempt, endpoint }, `waiting for SQS: ${describeError(err)}`),
-      },
-    ).catch((err: unknown) => {
+    const result = await waitFor(() => setUpQueues(sqs, request), {
+      seconds: config.startupWaitSeconds,
+      isTransient,
+      onRetry: (err, attempt) =>
+        logger.warn({ attempt, endpoint }, `waiting for SQS: ${describeError(err)}`),
+    }).catch((err: unknown) => {
       throw new SqsError(
         `Could not set up ${config.queueName} at ${endpoint}: ${describeError(err)}. Check ` +
           "SQS_ENDPOINT, AWS_REGION and credentials (CreateQueue, GetQueueUrl, " +

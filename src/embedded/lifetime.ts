@@ -16,7 +16,14 @@ export interface Cleanup {
 }
 
 const live = new Set<Cleanup>();
+const beforeStopping: ((signal: NodeJS.Signals) => Promise<void>)[] = [];
 let installed = false;
+
+/** Work that must end before the services stop on a signal (a command still using them). */
+export function onSignalFirst(hook: (signal: NodeJS.Signals) => Promise<void>): void {
+  install();
+  beforeStopping.push(hook);
+}
 
 const SIGNALS = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as const;
 
@@ -32,11 +39,20 @@ export function keepTidy(cleanup: Cleanup): () => void {
 function install(): void {
   if (installed) return;
   installed = true;
+  let stopping = false;
   for (const [signal, number] of Object.entries(SIGNALS)) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second Ctrl-C while we clean up must not kill us halfway through.
+    process.on(signal, () => {
+      if (stopping) {
+        process.stderr.write(`${signal}: still stopping the embedded services\n`);
+        return;
+      }
+      stopping = true;
       process.stderr.write(`${signal}: stopping the embedded services and removing their files\n`);
-      const all = [...live].map((c) => c.stop().catch(() => c.stopSync()));
-      void Promise.all(all).finally(() => process.exit(128 + number));
+      const first = beforeStopping.map((hook) => hook(signal as NodeJS.Signals).catch(() => {}));
+      void Promise.all(first)
+        .then(() => Promise.all([...live].map((c) => c.stop().catch(() => c.stopSync()))))
+        .finally(() => process.exit(128 + number));
     });
   }
   process.on("exit", () => {

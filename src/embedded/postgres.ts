@@ -25,6 +25,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -32,7 +33,7 @@ import {
 } from "node:fs";
 import { createRequire } from "node:module";
 import { arch, platform, tmpdir } from "node:os";
-import { dirname, join, parse, sep } from "node:path";
+import { dirname, join, parse, resolve, sep } from "node:path";
 import { isAlive, keepTidy, sleepSync } from "./lifetime.js";
 import { MissingDevDependencyError, notInstalled } from "./missing.js";
 import { freePort } from "./ports.js";
@@ -66,10 +67,17 @@ export async function startEmbeddedPostgres(
   const runAs = process.getuid?.() === 0 ? serviceAccount() : undefined;
   const log = options.onLog ?? (() => {});
   const port = options.port ?? (await freePort());
-  const root = mkdtempSync(join(tmpdir(), POSTGRES_DIR_PREFIX));
+  // Absolute and without symlinks: the reachability check below walks the real path.
+  const root = mkdtempSync(join(realpathSync(resolve(tmpdir())), POSTGRES_DIR_PREFIX));
   writeFileSync(join(root, "owner.pid"), String(process.pid));
   const data = join(root, "data");
+  // The process of ours running now (initdb, then the server), from the moment it is spawned:
+  // a signal during start-up must stop it too.
   let server: ChildProcess | undefined;
+  const track = (child: ChildProcess) => {
+    server = child;
+    return child;
+  };
 
   const stopServer = async () => {
     const child = server;
@@ -107,9 +115,9 @@ export async function startEmbeddedPostgres(
     mkdirSync(data, { mode: 0o700 });
     if (runAs) chownSync(data, runAs.uid, runAs.gid);
     const password = randomBytes(18).toString("base64url");
-    await initdb(bin, root, data, password, runAs, log);
+    await initdb(bin, root, data, password, runAs, log, track);
     const start = async () => {
-      server = await startServer(bin, data, port, runAs, log);
+      await startServer(bin, data, port, runAs, log, track);
     };
     await start();
     return {
@@ -221,6 +229,7 @@ async function initdb(
   password: string,
   runAs: Account | undefined,
   log: (line: string) => void,
+  track: (child: ChildProcess) => ChildProcess,
 ): Promise<void> {
   // initdb reads the password from a file: private to the server's account, gone right after.
   const secrets = join(root, "secret");
@@ -241,7 +250,7 @@ async function initdb(
       "--locale=C",
       "--no-sync",
     ];
-    const child = spawnAs(join(bin, "initdb"), args, runAs);
+    const child = track(spawnAs(join(bin, "initdb"), args, runAs));
     let output = "";
     const collect = (d: Buffer) => {
       output += d.toString();
@@ -267,6 +276,7 @@ async function startServer(
   port: number,
   runAs: Account | undefined,
   log: (line: string) => void,
+  track: (child: ChildProcess) => ChildProcess,
 ): Promise<ChildProcess> {
   const args = [
     "-D",
@@ -278,7 +288,7 @@ async function startServer(
     "-c",
     "unix_socket_directories=",
   ];
-  const child = spawnAs(join(bin, "postgres"), args, runAs);
+  const child = track(spawnAs(join(bin, "postgres"), args, runAs));
   let output = "";
   child.stdout?.on("data", (d: Buffer) => log(d.toString()));
   await new Promise<void>((resolve, reject) => {
@@ -379,13 +389,15 @@ function sweepStale(): void {
     // No owner file yet: another process may be between mkdtemp and writing it.
     if (owner === undefined && Date.now() - modified < 60_000) continue;
     const postmaster = readPid(join(dir, "data", "postmaster.pid"));
-    if (postmaster !== undefined && isPostgres(postmaster)) killSync(postmaster);
+    if (postmaster !== undefined && isServerOf(postmaster, join(dir, "data"))) killSync(postmaster);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
 function readPid(file: string): number | undefined {
   try {
+    // Only a regular file: the server's account owns data/ and could plant a FIFO there.
+    if (!lstatSync(file).isFile()) return undefined;
     const pid = Number(readFileSync(file, "utf8").split("\n")[0]);
     return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
   } catch {
@@ -393,10 +405,11 @@ function readPid(file: string): number | undefined {
   }
 }
 
-/** Only signal a pid that is still a postgres process (pids are reused). */
-function isPostgres(pid: number): boolean {
+/** Only signal a pid that is still the postgres server of that data folder (pids are reused). */
+function isServerOf(pid: number, data: string): boolean {
   try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
+    const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    return args.includes(data) && readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "postgres";
   } catch {
     return false;
   }

@@ -37,6 +37,27 @@ interface Redrive {
   maxReceiveCount: number;
 }
 
+/** SQS queue names: 1-80 letters, digits, '-' and '_', with ".fifo" at the end of a FIFO queue. */
+const QUEUE_NAME = /^[A-Za-z0-9_-]{1,75}(\.fifo)?$|^[A-Za-z0-9_-]{1,80}$/;
+
+/** Why a queue / dead-letter queue pair cannot work, checked before anything is created. */
+export function queueNamesProblem(request: QueueSetupRequest): string | undefined {
+  const { queueName: queue, deadLetterQueueName: dlq } = request;
+  for (const [what, name] of [
+    ["queue", queue],
+    ["dead-letter queue", dlq],
+  ] as const) {
+    if (!QUEUE_NAME.test(name)) {
+      return `${what} name "${name}" is not a valid SQS queue name (1-80 letters, digits, - and _; FIFO queues end in .fifo)`;
+    }
+  }
+  if (queue === dlq) return `the dead-letter queue must be another queue than ${queue}`;
+  if (queue.endsWith(".fifo") !== dlq.endsWith(".fifo")) {
+    return `${queue} and its dead-letter queue ${dlq} must both be FIFO queues (.fifo) or both standard`;
+  }
+  return undefined;
+}
+
 /** A FIFO queue's dead-letter queue must be FIFO too, and its name must end in .fifo. */
 export function defaultDeadLetterQueueName(queueName: string): string {
   return queueName.endsWith(".fifo") ? `${queueName.slice(0, -5)}-dlq.fifo` : `${queueName}-dlq`;

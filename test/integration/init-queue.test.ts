@@ -93,6 +93,16 @@ describe("etl init-queue", () => {
     const bad = await runCli(["init-queue", "--max-receive-count", "1001"], env(name));
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--max-receive-count must be a whole number from 1 to 1000/);
+    for (const [args, message] of [
+      [["--dlq", name], /must be another queue than/],
+      [["--dlq", "bad name!"], /bad name!\\?" is not a valid SQS queue name/],
+      [["--dlq", `${name}-dlq.fifo`], /must both be FIFO queues \(\.fifo\) or both standard/],
+    ] as const) {
+      const refused = await runCli(["init-queue", ...args], env(name));
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, message);
+      assert.match(refused.stderr, /nothing was created/);
+    }
     const down = await runCli(["init-queue", "--startup-wait", "0"], {
       ...env(name),
       SQS_ENDPOINT: "http://127.0.0.1:1",

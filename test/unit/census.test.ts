@@ -32,9 +32,18 @@ describe("the census runner", () => {
     assert.equal(r.code, 1, r.stdout);
     assert.match(
       r.stdout,
-      /✖ exits-early\.test\.mjs\s+1 passed, 0 failed\n\s+never finished: two; three/,
+      /✖ exits-early\.test\.mjs\s+1 passed, 0 failed\n\s+test failed\n\s+never finished: two; three/,
     );
     assert.match(r.stdout, /\n3 passed, 1 failed\n$/);
+  });
+
+  test("fails a file whose process exits 0 between two test declarations", () => {
+    const r = census("unit/exits-between-declarations.test.mjs");
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(
+      r.stdout,
+      /✖ exits-between-declarations\.test\.mjs\s+1 passed, 0 failed\n\s+test failed/,
+    );
   });
 
   test("fails a file that runs no test", () => {
@@ -49,6 +58,15 @@ describe("the census runner", () => {
     assert.match(r.stdout, /1 skipped \(integration tests may not skip\)/);
     assert.match(r.stdout, /✖ before-fails\.test\.mjs\s+0 passed, 1 failed/);
     assert.match(r.stdout, /Postgres did not start/, "the reason is shown");
+  });
+
+  test("fails an integration suite that is skipped as a whole", () => {
+    const r = census("integration/skipped-suite.test.mjs");
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(
+      r.stdout,
+      /1 passed, 0 failed, 1 skipped\n\s+1 skipped \(integration tests may not skip\)/,
+    );
   });
 
   test("fails a file that does not exist (not compiled)", () => {
