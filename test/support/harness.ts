@@ -17,6 +17,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import pg from "pg";
+import { keepTidy } from "../../src/embedded/lifetime.js";
 import { type RunningPostgres, startEmbeddedPostgres } from "../../src/embedded/postgres.js";
 import { sendBodies } from "../../src/sample/send.js";
 import { type SqsTarget, startSqsTarget } from "./sqs-target.js";
@@ -40,8 +41,9 @@ export interface QueueDepth {
 
 export class Harness {
   readonly key = randomBytes(32).toString("hex");
-  /** A private folder for files a test writes. */
-  readonly scratch = mkdtempSync(join(tmpdir(), "login-etl-test-"));
+  private readonly scratchDir = tidyTempDir("login-etl-test-");
+  /** A private folder for files a test writes (removed on stop, signal or exit). */
+  readonly scratch = this.scratchDir.dir;
   readonly sqs: SQSClient;
   private dbCounter = 0;
   private queueCounter = 0;
@@ -72,7 +74,7 @@ export class Harness {
     this.sqs.destroy();
     await this.sqsServer.stop();
     await this.postgres.stop();
-    rmSync(this.scratch, { recursive: true, force: true });
+    this.scratchDir.remove();
   }
 
   /** A new empty database; returns its URL and a pool for assertions. */
@@ -193,6 +195,20 @@ export interface RunCliOptions {
   when?: { pattern: RegExp; act: (child: ChildProcess) => void; stream?: "stdout" | "stderr" };
 }
 
+/** A temp folder that is removed on Ctrl-C/SIGTERM or exit too, not only by the test's own rmSync. */
+function tidyTempDir(prefix: string): { dir: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const rm = () => rmSync(dir, { recursive: true, force: true });
+  const untrack = keepTidy({ stop: async () => rm(), stopSync: rm });
+  return {
+    dir,
+    remove: () => {
+      rm();
+      untrack();
+    },
+  };
+}
+
 /** The preload module that lets a fault test pause a run at a checkpoint. */
 export const FAULT_HOOKS = fileURLToPath(new URL("./fault-hooks.js", import.meta.url));
 
@@ -201,7 +217,7 @@ export function runCli(
   env: Record<string, string>,
   options: RunCliOptions = {},
 ): Promise<CliResult> {
-  const cwd = mkdtempSync(join(tmpdir(), "login-etl-cwd-"));
+  const { dir: cwd, remove: removeCwd } = tidyTempDir("login-etl-cwd-");
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       cwd,
@@ -233,7 +249,7 @@ export function runCli(
     child.on("error", reject);
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      rmSync(cwd, { recursive: true, force: true });
+      removeCwd();
       resolve({ code, signal, stdout, stderr, logs: parseLogs(stderr) });
     });
   });
