@@ -5,6 +5,13 @@
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import {
+  type Columns,
+  columnList,
+  LOGIN_COLUMNS,
+  loginColumnArrays,
+  unnestParams,
+} from "../login-columns.js";
 import { checkpoint } from "../test-hooks.js";
 import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
@@ -22,32 +29,36 @@ export interface SinkOutcome {
   rejected: Partial<Record<RejectReason, number>>;
 }
 
+/** The quarantine entries' parameters, after the ledger's two and the rows' (one per column + id). */
+function quarantineParams(first: number): string {
+  const types = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
+  return types.map((t, i) => `$${first + i}::${t}[]`).join(", ");
+}
+
 // The whole batch in one statement (one round trip): claim the message ids in the ledger, then
 // insert rows and quarantine entries for the claimed ids only. The CTEs run on one snapshot; the
 // ids `claimed` inserted reach the other two through its RETURNING list. An id some earlier
 // transaction committed is skipped (a duplicate); one a concurrent transaction holds makes this
 // statement wait for it, then skip it.
-const LOAD_BATCH_SQL = `
+// Built from the column list (src/login-columns.ts); parameters are numbered from it.
+export function loadBatchSql(columns: Columns = LOGIN_COLUMNS): string {
+  const cols = columnList(columns);
+  return `
 WITH claimed AS (
   INSERT INTO etl.processed_messages (message_id, outcome)
   SELECT id, outcome FROM unnest($1::text[], $2::text[]) AS t(id, outcome)
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id
 ), logins AS (
-  INSERT INTO user_logins
-    (user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date)
-  SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date
-  FROM unnest($3::text[], $4::varchar[], $5::varchar[], $6::varchar[], $7::varchar[],
-              $8::varchar[], $9::integer[], $10::date[])
-    AS r(message_id, user_id, device_type, masked_ip, masked_device_id, locale, app_version,
-         create_date)
+  INSERT INTO user_logins (${cols})
+  SELECT ${cols}
+  FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
   RETURNING 1
 ), quarantined AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
-  SELECT * FROM unnest($11::text[], $12::text[], $13::text[], $14::text[], $15::bytea[],
-                       $16::integer[], $17::timestamptz[])
+  SELECT * FROM unnest(${quarantineParams(4 + columns.length)})
     AS q(message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
   WHERE message_id IN (SELECT message_id FROM claimed)
   ON CONFLICT (message_id) DO NOTHING
@@ -58,13 +69,16 @@ SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT coalesce(json_object_agg(reason, n), '{}')
           FROM (SELECT reason, count(*)::int AS n FROM quarantined GROUP BY reason) AS r)
          AS rejected`;
+}
+const LOAD_BATCH_SQL = loadBatchSql();
 
 /** Rows for `etl replay`, which has no ledger claim to make (its messages are already in it). */
-const INSERT_LOGINS_SQL = `
-INSERT INTO user_logins
-  (user_id, device_type, masked_ip, masked_device_id, locale, app_version, create_date)
-SELECT * FROM unnest(
-  $1::varchar[], $2::varchar[], $3::varchar[], $4::varchar[], $5::varchar[], $6::integer[], $7::date[])`;
+export function insertLoginsSql(columns: Columns = LOGIN_COLUMNS): string {
+  return `
+INSERT INTO user_logins (${columnList(columns)})
+SELECT * FROM unnest(${unnestParams(1, columns)})`;
+}
+const INSERT_LOGINS_SQL = insertLoginsSql();
 
 /** The most times one batch is retried after a deadlock or serialization failure. */
 const MAX_RETRIES = 5;
@@ -158,7 +172,7 @@ export class PostgresSink {
         items.map((i) => i.message.messageId),
         items.map((i) => (i.result.kind === "row" ? "loaded" : "rejected")),
         rowIds,
-        ...loginColumns(rows),
+        ...loginColumnArrays(rows),
         rejected.map((r) => r.message.messageId),
         rejected.map((r) => r.result.reason),
         rejected.map((r) => r.result.detail),
@@ -258,18 +272,5 @@ export async function insertLoginRows(
   rows: readonly LoginRow[],
 ): Promise<void> {
   if (rows.length === 0) return;
-  await client.query(INSERT_LOGINS_SQL, loginColumns(rows));
-}
-
-/** user_logins' columns as parallel arrays, in table order, for `unnest`. */
-function loginColumns(rows: readonly LoginRow[]): unknown[][] {
-  return [
-    rows.map((r) => r.user_id),
-    rows.map((r) => r.device_type),
-    rows.map((r) => r.masked_ip),
-    rows.map((r) => r.masked_device_id),
-    rows.map((r) => r.locale),
-    rows.map((r) => r.app_version),
-    rows.map((r) => r.create_date),
-  ];
+  await client.query(INSERT_LOGINS_SQL, loginColumnArrays(rows));
 }

@@ -1,11 +1,10 @@
 // The tables login-etl reads and writes, created idempotently by `etl run` and `etl init-db`.
 // user_logins keeps the exact DDL analysts depend on; everything operational lives in schema etl.
 import type { Pool } from "pg";
+import { userLoginsDdl } from "../login-columns.js";
 
 export const SCHEMA_SQL = `
-CREATE TABLE IF NOT EXISTS user_logins(
-  user_id varchar(128), device_type varchar(32), masked_ip varchar(256),
-  masked_device_id varchar(256), locale varchar(32), app_version integer, create_date date);
+${userLoginsDdl()}
 
 CREATE SCHEMA IF NOT EXISTS etl;
 

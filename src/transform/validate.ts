@@ -8,6 +8,7 @@
 // issue order to pick the reason. A table plus three small functions states
 // the rules more directly than a schema plus a translation layer.
 
+import { columnMaxLength } from "../login-columns.js";
 import type { RejectReason } from "../types.js";
 import { codePointLength, unstorableCharacter } from "./text.js";
 
@@ -34,9 +35,9 @@ type TextField = "user_id" | "device_type" | "locale" | "ip" | "device_id";
 // and rejects garbage (no real address or device id is anywhere near 256).
 // Over-long values are rejected, never truncated: a cut user_id is another user.
 const MAX_LENGTH: Record<TextField, number> = {
-  user_id: 128,
-  device_type: 32,
-  locale: 32,
+  user_id: columnMaxLength("user_id"),
+  device_type: columnMaxLength("device_type"),
+  locale: columnMaxLength("locale"),
   ip: 256,
   device_id: 256,
 };
