@@ -161,10 +161,8 @@ Examples:
   .action(
     act({}, async (config, logger, flags) => {
       const { initQueue } = await import("./commands/init-queue.js");
-      const { defaultDeadLetterQueueName } = await import("./source/queue-setup.js");
       await initQueue(config, logger, {
-        deadLetterQueueName:
-          (flags.dlq as string | undefined) ?? defaultDeadLetterQueueName(config.queueName),
+        deadLetterQueueName: flags.dlq as string | undefined,
         maxReceiveCount: positiveInt(flags.maxReceiveCount, "--max-receive-count", 1, 1000),
         json: flags.json === true,
       });

@@ -176,14 +176,14 @@ async function startServer(kind: ServerKind, work: string, init?: string) {
     ]);
     if (outcome === "ready") break;
     if (outcome !== "waiting" || Date.now() - started > READY_TIMEOUT_MS) {
-      stop(server);
+      await stop(server);
       const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
       throw new Error(`${kind} did not become ready (${outcome}); its log ends:\n${tail}`);
     }
     await new Promise((r) => setTimeout(r, 250));
   }
   process.stderr.write(`${kind} ready at ${endpoint} in ${Date.now() - started} ms\n`);
-  return { server, endpoint, logFile };
+  return { server, endpoint };
 }
 
 function stop(server: ChildProcess): Promise<void> {

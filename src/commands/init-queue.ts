@@ -3,13 +3,18 @@
 import type { Config } from "../config.js";
 import { ConfigError, describeError, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { queueNamesProblem, setUpQueues } from "../source/queue-setup.js";
+import {
+  defaultDeadLetterQueueName,
+  queueNamesProblem,
+  setUpQueues,
+} from "../source/queue-setup.js";
 import { createSqsClient, endpointLabel, isTransient } from "../source/sqs-client.js";
 import { waitFor } from "../startup-wait.js";
 import { printJson, printLines } from "./output.js";
 
 export interface InitQueueOptions {
-  deadLetterQueueName: string;
+  /** Default: `<queue>-dlq` (`<name>-dlq.fifo` for a FIFO queue). */
+  deadLetterQueueName: string | undefined;
   maxReceiveCount: number;
   json: boolean;
 }
@@ -21,7 +26,8 @@ export async function initQueue(
 ): Promise<void> {
   const request = {
     queueName: config.queueName,
-    deadLetterQueueName: options.deadLetterQueueName,
+    deadLetterQueueName:
+      options.deadLetterQueueName ?? defaultDeadLetterQueueName(config.queueName),
     maxReceiveCount: options.maxReceiveCount,
   };
   const problem = queueNamesProblem(request);
@@ -51,7 +57,7 @@ export async function initQueue(
       `queue              ${state(queue.created)}  ${queue.url}`,
       redrive.state === "different"
         ? `redrive policy     left as it is: ${redrive.existing} (differs from the requested ` +
-            `${options.deadLetterQueueName} after ${options.maxReceiveCount} receives)`
+            `${request.deadLetterQueueName} after ${options.maxReceiveCount} receives)`
         : `redrive policy     ${redrive.state === "set" ? "set    " : "in place"}  to ` +
             `${dlq.name} after ${redrive.maxReceiveCount} receives`,
     );

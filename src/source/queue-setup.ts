@@ -7,12 +7,12 @@
 // not find; if another process creates it in between, we take the existing one.
 import {
   CreateQueueCommand,
-  GetQueueAttributesCommand,
   GetQueueUrlCommand,
   QueueNameExists,
   SetQueueAttributesCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
+import { queueAttributes } from "./queue-info.js";
 import { isQueueMissing } from "./sqs-client.js";
 
 /** AWS's longest retention: a dead-letter queue must keep a message longer than its source. */
@@ -70,7 +70,7 @@ export async function setUpQueues(
   const dlq = await ensureQueue(sqs, request.deadLetterQueueName, {
     MessageRetentionPeriod: String(MAX_RETENTION_SECONDS),
   });
-  const dlqArn = (await queueAttributes(sqs, dlq.url, ["QueueArn"])).QueueArn;
+  const dlqArn = (await queueAttributes(sqs, dlq.url)).QueueArn;
   if (!dlqArn) throw new Error(`GetQueueAttributes returned no QueueArn for ${dlq.url}`);
   const wanted: Redrive = { deadLetterTargetArn: dlqArn, maxReceiveCount: request.maxReceiveCount };
   const policy = JSON.stringify({ ...wanted, maxReceiveCount: String(wanted.maxReceiveCount) });
@@ -83,7 +83,7 @@ export async function setUpQueues(
   });
   if (queue.created) return result({ state: "set", maxReceiveCount: wanted.maxReceiveCount });
 
-  const existing = (await queueAttributes(sqs, queue.url, ["RedrivePolicy"])).RedrivePolicy;
+  const existing = (await queueAttributes(sqs, queue.url)).RedrivePolicy;
   if (!existing) {
     await sqs.send(
       new SetQueueAttributesCommand({
@@ -127,17 +127,6 @@ async function findQueue(sqs: SQSClient, name: string): Promise<string | undefin
     if (isQueueMissing(err)) return undefined;
     throw err;
   }
-}
-
-async function queueAttributes(
-  sqs: SQSClient,
-  url: string,
-  names: ("QueueArn" | "RedrivePolicy")[],
-): Promise<Record<string, string>> {
-  const out = await sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: names }),
-  );
-  return out.Attributes ?? {};
 }
 
 /** maxReceiveCount is a string in some answers and a number in others. */
