@@ -39,14 +39,21 @@ export class QueueNotFoundError extends SqsError {
   override readonly exitCode = ExitCode.USAGE;
 }
 
-/** A database failure that ends the run (connection lost, commit failed, schema missing). */
+/**
+ * A database failure that ends the run: connection lost or commit failed (exit 1), or a set-up
+ * the operator must fix first, such as a schema this role may not create (exit 2).
+ */
 export class DatabaseError extends Error {
   override name = "DatabaseError";
-  readonly exitCode = ExitCode.FAILURE;
+  readonly exitCode: ExitCode;
   readonly code: string | undefined;
-  constructor(message: string, options?: { cause?: unknown; code?: string | undefined }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; code?: string | undefined; exitCode?: ExitCode },
+  ) {
     super(message, options);
     this.code = options?.code;
+    this.exitCode = options?.exitCode ?? ExitCode.FAILURE;
   }
 }
 

@@ -8,6 +8,8 @@ import { startEmbeddedSqs } from "../embedded/sqs.js";
 import type { Logger } from "../logger.js";
 import { generateSample } from "../sample/generate.js";
 import { sendBodies } from "../sample/send.js";
+import { repeatedDevices, sampleLogins } from "../sink/login-stats.js";
+import { countRejectedByReason } from "../sink/quarantine-store.js";
 import { createSqsClient } from "../source/sqs-client.js";
 import { formatSummary } from "../summary.js";
 import { runEtl } from "./run.js";
@@ -72,30 +74,17 @@ export async function runDemo({ count, logger }: DemoOptions): Promise<number> {
 }
 
 async function showResults(url: string, say: (line?: string) => void): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const pool = new pg.Pool({ connectionString: url, max: 1 });
   try {
-    const rows = await client.query(
-      `SELECT user_id, device_type, left(masked_ip, 16) || '…' AS masked_ip,
-              left(masked_device_id, 16) || '…' AS masked_device_id, locale, app_version, create_date::text AS create_date
-         FROM user_logins LIMIT 5`,
-    );
     say("A few rows of user_logins (masks shortened for display):");
-    console.table(rows.rows);
-    const dups = await client.query(
-      `SELECT left(masked_device_id, 16) || '…' AS masked_device_id, count(*)::int AS logins,
-              count(DISTINCT user_id)::int AS users
-         FROM user_logins WHERE masked_device_id IS NOT NULL
-        GROUP BY masked_device_id HAVING count(*) > 1 ORDER BY logins DESC LIMIT 5`,
-    );
+    console.table(await sampleLogins(pool, 5));
     say("Devices seen more than once: duplicates stay visible without revealing the device id:");
-    console.table(dups.rows);
-    const rejected = await client.query(
-      "SELECT reason, count(*)::int AS messages FROM etl.rejected_messages GROUP BY reason ORDER BY 2 DESC",
-    );
+    console.table(await repeatedDevices(pool, 5));
     say("Quarantined in etl.rejected_messages (nothing is dropped):");
-    console.table(rejected.rows);
+    console.table(
+      (await countRejectedByReason(pool)).map(({ reason, count }) => ({ reason, messages: count })),
+    );
   } finally {
-    await client.end();
+    await pool.end();
   }
 }

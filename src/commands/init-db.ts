@@ -1,11 +1,37 @@
-// `etl init-db`: create the tables on their own (run does this too), e.g. before granting a
-// restricted role to the cron job.
+// `etl init-db`: apply the schema migrations this database lacks, as the role that will own the
+// tables. Afterwards `etl run` and the other commands work under a role with only the README's
+// grants (they migrate on their own only when they are allowed to).
 import { type Config, redactUrl } from "../config.js";
+import { DatabaseError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { describeMigration, loginColumnProblems, migrate } from "../sink/schema.js";
+import { printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
 
 export async function initDb(config: Config, logger: Logger): Promise<void> {
-  await withDatabase(config, logger, 1, async () => {
-    logger.info({ database: redactUrl(config.databaseUrl) }, "schema is in place");
-  });
+  await withDatabase(
+    config,
+    logger,
+    1,
+    async (pool) => {
+      const applied = await migrate(pool, logger);
+      const problems = await loginColumnProblems(pool);
+      if (problems.length > 0) {
+        throw new DatabaseError(
+          `user_logins does not have the columns login-etl writes: ${problems.join("; ")}. ` +
+            'Restore them (see the DDL in README "Tables") before running.',
+        );
+      }
+      logger.info(
+        { database: redactUrl(config.databaseUrl), applied: applied.map(describeMigration) },
+        "schema is current",
+      );
+      printLines(
+        applied.length === 0
+          ? "schema is current; no migration to apply"
+          : `applied ${applied.map(describeMigration).join(", ")}`,
+      );
+    },
+    { migrate: false },
+  );
 }

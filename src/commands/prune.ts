@@ -8,13 +8,13 @@
 import type { Config } from "../config.js";
 import { ConfigError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { countLedgerOlderThan, pruneLedger } from "../sink/ledger.js";
 import { getQueueInfo } from "../source/queue-info.js";
 import { printLines } from "./output.js";
 import { withDatabase, withQueue } from "./resources.js";
 
 /** SQS's maximum retention: a row older than this is safe for any queue. */
 const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;
-const CHUNK = 10_000;
 
 export function parseAge(text: string): number {
   const m = /^(\d+)\s*(d|h)$/.exec(text.trim());
@@ -44,28 +44,12 @@ export async function prune(
     }
   }
   return withDatabase(config, logger, 1, async (pool) => {
-    const cutoff = `${ageSeconds} seconds`;
     if (options.dryRun) {
-      const r = await pool.query<{ n: string }>(
-        "SELECT count(*) AS n FROM etl.processed_messages WHERE processed_at < now() - $1::interval",
-        [cutoff],
-      );
-      const n = Number(r.rows[0]?.n ?? 0);
+      const n = await countLedgerOlderThan(pool, ageSeconds);
       printLines(`would delete ${n} ledger row(s) older than ${formatAge(ageSeconds)} (dry run)`);
       return n;
     }
-    // In chunks, so a large backlog never holds one long lock against running loads.
-    let total = 0;
-    for (;;) {
-      const r = await pool.query(
-        `DELETE FROM etl.processed_messages WHERE message_id IN (
-           SELECT message_id FROM etl.processed_messages
-            WHERE processed_at < now() - $1::interval LIMIT $2)`,
-        [cutoff, CHUNK],
-      );
-      total += r.rowCount ?? 0;
-      if ((r.rowCount ?? 0) < CHUNK) break;
-    }
+    const total = await pruneLedger(pool, ageSeconds);
     logger.info({ deleted: total, olderThanSeconds: ageSeconds }, "pruned the ledger");
     printLines(`deleted ${total} ledger row(s) older than ${formatAge(ageSeconds)}`);
     return total;

@@ -48,6 +48,6 @@ export async function rejected(config: Config, logger: Logger, options: Rejected
         );
       }
     },
-    { createSchema: false },
+    { migrate: false },
   );
 }

@@ -1,11 +1,11 @@
 // Opening and always closing what a command needs: a database pool (after waiting for the
-// server and creating missing tables) and an SQS client with the queue URL resolved.
+// server and applying missing schema migrations) and an SQS client with the queue URL resolved.
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { Pool } from "pg";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
 import { createPool, waitForDatabase } from "../sink/database.js";
-import { ensureSchema } from "../sink/schema.js";
+import { ensureSchemaCurrent } from "../sink/schema.js";
 import { createSqsClient, resolveQueueUrl } from "../source/sqs-client.js";
 
 export async function withDatabase<T>(
@@ -13,11 +13,11 @@ export async function withDatabase<T>(
   logger: Logger,
   poolSize: number,
   body: (pool: Pool) => Promise<T>,
-  options: { createSchema: boolean } = { createSchema: true },
+  options: { migrate: boolean } = { migrate: true },
 ): Promise<T> {
   const pool = createPool(config.databaseUrl, poolSize, logger);
   try {
-    await openDatabase(pool, config, logger, options.createSchema);
+    await openDatabase(pool, config, logger, options.migrate);
     return await body(pool);
   } finally {
     await pool.end().catch(() => {});
@@ -28,15 +28,16 @@ async function openDatabase(
   pool: Pool,
   config: Config,
   logger: Logger,
-  createSchema: boolean,
+  migrate: boolean,
 ): Promise<void> {
   await waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger);
-  // Read-only commands skip this, so they work with a role that cannot create tables.
-  if (createSchema) await ensureSchema(pool);
+  // Read-only commands (status, rejected) never migrate; the others do only when a migration is
+  // missing, so against a current schema no command executes DDL or takes a table lock.
+  if (migrate) await ensureSchemaCurrent(pool, logger);
 }
 
 /**
- * Both, for `etl run`: waiting for Postgres (and creating tables) and resolving the queue URL
+ * Both, for `etl run`: waiting for Postgres (and migrating) and resolving the queue URL
  * happen at the same time, so their start-up waits overlap. The body runs only when both are
  * ready; if the database is not, its error is the one reported (and nothing is received).
  */

@@ -10,6 +10,7 @@ import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
 import { PostgresSink, type SinkItem, type SinkOutcome } from "../sink/postgres-sink.js";
+import { recordRun } from "../sink/runs.js";
 import { getQueueDepth } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
@@ -126,7 +127,7 @@ export async function runEtl(
       );
     }
     logger.info({ summary, exitCode }, "run finished");
-    if (!config.dryRun) await recordRun(pool, startedAt, exitCode, summary, logger);
+    if (!config.dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
     return { exitCode, summary };
   });
 }
@@ -169,18 +170,13 @@ export function errorFields(err: unknown): Record<string, unknown> {
   return fields;
 }
 
-async function recordRun(
+async function recordRunOrWarn(
   pool: import("pg").Pool,
-  startedAt: Date,
-  exitCode: number,
-  summary: RunSummary,
+  run: Parameters<typeof recordRun>[1],
   logger: Logger,
 ): Promise<void> {
   try {
-    await pool.query(
-      "INSERT INTO etl.runs (started_at, exit_code, summary) VALUES ($1, $2, $3::jsonb)",
-      [startedAt, exitCode, JSON.stringify(summary)],
-    );
+    await recordRun(pool, run);
   } catch (err) {
     // The run's outcome is already committed; failing to record it must not change the exit code.
     logger.warn(`could not record the run in etl.runs: ${describeError(err)}`);

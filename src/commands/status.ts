@@ -4,17 +4,22 @@ import type { Pool } from "pg";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { countLoginRows } from "../sink/login-stats.js";
 import { countRejectedByReason } from "../sink/quarantine-store.js";
+import { lastRun, type RecordedRun } from "../sink/runs.js";
+import { describeMigration, schemaState } from "../sink/schema.js";
 import { getQueueInfo, type QueueInfo } from "../source/queue-info.js";
 import { formatTable, printJson, printLines } from "./output.js";
 import { withDatabase, withQueue } from "./resources.js";
 
 interface DatabaseStatus {
+  /** Schema migrations applied, and those missing (`etl init-db` applies them). */
+  schema: { version: number; pending: string[] };
   /** False until the first `etl run` or `etl init-db` has created the tables. */
   initialised: boolean;
   rowsLoaded: { count: number; exact: boolean };
   rejected: { reason: string; count: number; newest: Date }[];
-  lastRun: { finishedAt: Date; exitCode: number; summary: Record<string, unknown> } | undefined;
+  lastRun: RecordedRun | undefined;
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -27,49 +32,27 @@ async function attempt<T>(body: () => Promise<T>): Promise<Outcome<T>> {
   }
 }
 
-/** Exact when cheap enough; on a huge table, the planner's estimate after 5 s. */
-async function countRows(pool: Pool): Promise<{ count: number; exact: boolean }> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
-    await client.query("SET LOCAL statement_timeout = '5s'");
-    const exact = await client.query<{ n: string }>("SELECT count(*) AS n FROM user_logins");
-    await client.query("COMMIT");
-    return { count: Number(exact.rows[0]?.n ?? 0), exact: true };
-  } catch {
-    await client.query("ROLLBACK").catch(() => {});
-    const estimate = await client.query<{ n: number }>(
-      "SELECT greatest(reltuples, 0)::float8 AS n FROM pg_class WHERE oid = 'user_logins'::regclass",
-    );
-    return { count: Math.round(estimate.rows[0]?.n ?? 0), exact: false };
-  } finally {
-    client.release();
-  }
-}
-
 async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
-  const exists = await pool.query<{ ok: boolean }>(
-    "SELECT to_regclass('etl.runs') IS NOT NULL AND to_regclass('user_logins') IS NOT NULL AS ok",
-  );
-  if (exists.rows[0]?.ok !== true) {
+  const state = await schemaState(pool);
+  const schema = {
+    version: Math.max(0, ...state.applied),
+    pending: state.pending.map(describeMigration),
+  };
+  if (state.applied.length === 0) {
     return {
+      schema,
       initialised: false,
       rowsLoaded: { count: 0, exact: true },
       rejected: [],
       lastRun: undefined,
     };
   }
-  const last = await pool.query(
-    "SELECT finished_at, exit_code, summary FROM etl.runs ORDER BY run_id DESC LIMIT 1",
-  );
-  const run = last.rows[0];
   return {
+    schema,
     initialised: true,
-    rowsLoaded: await countRows(pool),
+    rowsLoaded: await countLoginRows(pool),
     rejected: await countRejectedByReason(pool),
-    lastRun: run
-      ? { finishedAt: run.finished_at, exitCode: run.exit_code, summary: run.summary }
-      : undefined,
+    lastRun: await lastRun(pool),
   };
 }
 
@@ -82,7 +65,7 @@ export async function status(
     withQueue(config, logger, (sqs, url) => getQueueInfo(sqs, url)),
   );
   const database = await attempt(() =>
-    withDatabase(config, logger, 2, databaseStatus, { createSchema: false }),
+    withDatabase(config, logger, 2, databaseStatus, { migrate: false }),
   );
 
   if (options.json) {
@@ -115,12 +98,16 @@ function queueLines(queue: Outcome<QueueInfo>): string[] {
 
 function databaseLines(database: Outcome<DatabaseStatus>): string[] {
   if (!database.ok) return ["database: unreachable", `  ${database.error}`];
-  const { initialised, rowsLoaded, rejected, lastRun } = database.value;
+  const { schema, initialised, rowsLoaded, rejected, lastRun } = database.value;
   if (!initialised) {
-    return ["database", "  not initialised yet: `etl run` or `etl init-db` creates the tables"];
+    return [
+      "database",
+      "  not initialised yet: `etl init-db` (or the first `etl run`) creates the tables",
+    ];
   }
   const lines = [
     "database",
+    `  schema version        ${schema.version}${schema.pending.length > 0 ? ` (missing ${schema.pending.join(", ")}: run \`etl init-db\`)` : ""}`,
     `  user_logins rows      ${rowsLoaded.exact ? "" : "≈ "}${rowsLoaded.count}`,
     `  quarantined           ${rejected.reduce((a, r) => a + r.count, 0)}`,
   ];

@@ -16,6 +16,7 @@ import { checkpoint } from "../test-hooks.js";
 import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
+import { withTransaction } from "./transaction.js";
 
 export interface SinkItem {
   message: ReceivedMessage;
@@ -139,7 +140,7 @@ export class PostgresSink {
   private async commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.transaction((client) => this.claimAndInsert(client, items));
+        return await withTransaction(this.pool, (client) => this.claimAndInsert(client, items));
       } catch (err) {
         if (classifyDbFailure(err) !== "retry" || attempt > MAX_RETRIES) throw err;
         this.options.logger.warn(
@@ -219,31 +220,6 @@ export class PostgresSink {
       return await this.commitWithRetry([quarantined]);
     } catch (again) {
       throw asDatabaseError(again);
-    }
-  }
-
-  private async transaction<T>(body: (client: PoolClient) => Promise<T>): Promise<T> {
-    let client: PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw new DatabaseError(`Cannot get a database connection: ${describeError(err)}`, {
-        cause: err,
-      });
-    }
-    let broken: Error | undefined;
-    try {
-      await client.query("BEGIN");
-      const result = await body(client);
-      await client.query("COMMIT");
-      return result;
-    } catch (err) {
-      await client.query("ROLLBACK").catch((rollbackError: Error) => {
-        broken = rollbackError; // the connection is unusable: do not return it to the pool
-      });
-      throw err;
-    } finally {
-      client.release(broken);
     }
   }
 }

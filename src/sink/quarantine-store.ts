@@ -4,6 +4,7 @@ import type { Pool } from "pg";
 import type { RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { insertLoginRows } from "./postgres-sink.js";
+import { withTransaction } from "./transaction.js";
 
 export interface QuarantineEntry {
   message_id: string;
@@ -91,60 +92,56 @@ export async function replayQuarantine(
   const chunkSize = options.chunkSize ?? 500;
   let after = "";
   for (;;) {
-    const client = await pool.connect();
-    try {
-      await client.query("BEGIN");
-      const chunk = await client.query<{
-        message_id: string;
-        body_sealed: Buffer;
-        sent_ms: number | null;
-      }>(SELECT_CHUNK_SQL, [options.reason ?? null, after, chunkSize]);
-      if (chunk.rows.length === 0) {
-        await client.query("ROLLBACK");
-        return outcome;
-      }
-      const loadedIds: string[] = [];
-      const rows = [];
-      const still: { id: string; reason: RejectReason; detail: string; payload: string }[] = [];
-      for (const entry of chunk.rows) {
-        outcome.examined++;
-        const body = cipher.open(entry.body_sealed);
-        if (body === null) {
-          outcome.undecryptable++;
-          continue;
+    const examined = await withTransaction(
+      pool,
+      async (client) => {
+        const chunk = await client.query<{
+          message_id: string;
+          body_sealed: Buffer;
+          sent_ms: number | null;
+        }>(SELECT_CHUNK_SQL, [options.reason ?? null, after, chunkSize]);
+        const loadedIds: string[] = [];
+        const rows = [];
+        const still: { id: string; reason: RejectReason; detail: string; payload: string }[] = [];
+        for (const entry of chunk.rows) {
+          outcome.examined++;
+          const body = cipher.open(entry.body_sealed);
+          if (body === null) {
+            outcome.undecryptable++;
+            continue;
+          }
+          const result = transform(body, entry.sent_ms ?? undefined);
+          if (result.kind === "row") {
+            loadedIds.push(entry.message_id);
+            rows.push(result.row);
+          } else {
+            still.push({
+              id: entry.message_id,
+              reason: result.reason,
+              detail: result.detail,
+              payload: result.maskedPayload,
+            });
+            outcome.stillRejected[result.reason] = (outcome.stillRejected[result.reason] ?? 0) + 1;
+          }
         }
-        const result = transform(body, entry.sent_ms ?? undefined);
-        if (result.kind === "row") {
-          loadedIds.push(entry.message_id);
-          rows.push(result.row);
-        } else {
-          still.push({
-            id: entry.message_id,
-            reason: result.reason,
-            detail: result.detail,
-            payload: result.maskedPayload,
-          });
-          outcome.stillRejected[result.reason] = (outcome.stillRejected[result.reason] ?? 0) + 1;
+        await insertLoginRows(client, rows);
+        if (loadedIds.length > 0) await client.query(LEAVE_QUARANTINE_SQL, [loadedIds]);
+        if (still.length > 0) {
+          await client.query(UPDATE_REASON_SQL, [
+            still.map((s) => s.id),
+            still.map((s) => s.reason),
+            still.map((s) => s.detail),
+            still.map((s) => s.payload),
+          ]);
         }
-      }
-      await insertLoginRows(client, rows);
-      if (loadedIds.length > 0) await client.query(LEAVE_QUARANTINE_SQL, [loadedIds]);
-      if (still.length > 0) {
-        await client.query(UPDATE_REASON_SQL, [
-          still.map((s) => s.id),
-          still.map((s) => s.reason),
-          still.map((s) => s.detail),
-          still.map((s) => s.payload),
-        ]);
-      }
-      await client.query(options.dryRun ? "ROLLBACK" : "COMMIT");
-      outcome.loaded += loadedIds.length;
-      after = chunk.rows[chunk.rows.length - 1]?.message_id ?? after;
-    } catch (err) {
-      await client.query("ROLLBACK").catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
+        outcome.loaded += loadedIds.length;
+        return chunk.rows;
+      },
+      // A dry run rolls every chunk back; its counts are what a real run would commit.
+      { rollback: options.dryRun },
+    );
+    const last = examined[examined.length - 1];
+    if (!last) return outcome;
+    after = last.message_id;
   }
 }

@@ -1,63 +1,158 @@
-// The tables login-etl reads and writes, created idempotently by `etl run` and `etl init-db`.
-// user_logins keeps the exact DDL analysts depend on; everything operational lives in schema etl.
-import type { Pool } from "pg";
-import { userLoginsDdl } from "../login-columns.js";
+// The schema's version: which numbered migrations (sink/migrations/) this database has, and
+// applying the missing ones. `etl init-db` always migrates; every other command first reads the
+// version (one SELECT, no DDL, no lock) and migrates only when something is missing, so a run
+// against a current schema works under a role that may not create anything.
+import type { Pool, PoolClient } from "pg";
+import { DatabaseError, describeError, ExitCode } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { LOGIN_COLUMNS } from "../login-columns.js";
+import { MIGRATIONS, type Migration } from "./migrations/index.js";
+import { pgCode, withTransaction } from "./transaction.js";
 
-export const SCHEMA_SQL = `
-${userLoginsDdl()}
+// Concurrent starts (cron overlap, several machines) may all find a migration missing; they
+// apply it one at a time, and the later ones find it done.
+export const SCHEMA_LOCK_ID = 0x10e7_1001;
+// A migration that needs a table lock waits at most this long behind open transactions (a run's
+// batch), then fails with a message instead of queueing every other run behind it.
+const LOCK_TIMEOUT = "30s";
 
+const BOOTSTRAP_SQL = `
 CREATE SCHEMA IF NOT EXISTS etl;
+CREATE TABLE IF NOT EXISTS etl.schema_migrations (
+  version    integer PRIMARY KEY,
+  name       text NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);`;
 
--- The ledger: one row per SQS MessageId whose outcome has been committed. Inserting into it in the
--- same transaction as the data is what makes a redelivered message a no-op.
-CREATE TABLE IF NOT EXISTS etl.processed_messages (
-  message_id   text PRIMARY KEY,
-  outcome      text NOT NULL CHECK (outcome IN ('loaded', 'rejected')),
-  processed_at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS processed_messages_processed_at_idx
-  ON etl.processed_messages (processed_at);
+export interface SchemaState {
+  /** The role the pool connects as, for messages. */
+  role: string;
+  /** Versions recorded in etl.schema_migrations (none before the first init-db or run). */
+  applied: number[];
+  /** Migrations this database lacks, in order. */
+  pending: Migration[];
+  /** Recorded versions this login-etl does not know: a newer login-etl migrated the database. */
+  unknown: number[];
+}
 
--- Quarantine: messages that could not become a row, with why. payload is the body with ip and
--- device_id masked, for people to read; body_sealed is the original body encrypted with a key
--- derived from PII_HASH_KEY, for \`etl replay\` (see sink/body-cipher.ts).
-CREATE TABLE IF NOT EXISTS etl.rejected_messages (
-  message_id     text PRIMARY KEY,
-  reason         text NOT NULL,
-  detail         text NOT NULL,
-  payload        text NOT NULL,
-  body_sealed    bytea NOT NULL,
-  receive_count  integer NOT NULL,
-  sent_at        timestamptz,
-  rejected_at    timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS rejected_messages_reason_idx ON etl.rejected_messages (reason);
+type Queryable = Pick<PoolClient, "query">;
 
--- One row per finished run, for \`etl status\` and for anyone asking "did last night's run work?".
-CREATE TABLE IF NOT EXISTS etl.runs (
-  run_id      bigserial PRIMARY KEY,
-  started_at  timestamptz NOT NULL,
-  finished_at timestamptz NOT NULL DEFAULT now(),
-  exit_code   integer NOT NULL,
-  summary     jsonb NOT NULL
-);
-`;
+async function readState(db: Queryable): Promise<SchemaState> {
+  const head = await db.query<{ role: string; tracked: boolean }>(
+    "SELECT current_user AS role, to_regclass('etl.schema_migrations') IS NOT NULL AS tracked",
+  );
+  const role = head.rows[0]?.role ?? "?";
+  const applied = head.rows[0]?.tracked
+    ? (
+        await db.query<{ version: number }>(
+          "SELECT version FROM etl.schema_migrations ORDER BY version",
+        )
+      ).rows.map((r) => r.version)
+    : [];
+  const known = new Set(MIGRATIONS.map((m) => m.version));
+  return {
+    role,
+    applied,
+    pending: MIGRATIONS.filter((m) => !applied.includes(m.version)),
+    unknown: applied.filter((v) => !known.has(v)),
+  };
+}
 
-// Concurrent runs (cron overlap, several machines) may all try to create the tables at once;
-// CREATE ... IF NOT EXISTS is not safe against that race, so creation is serialized.
-const SCHEMA_LOCK_ID = 0x10e7_1001;
+/** Where the schema stands; reads only. */
+export function schemaState(pool: Pool): Promise<SchemaState> {
+  return readState(pool);
+}
 
-export async function ensureSchema(pool: Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query("BEGIN");
+export const describeMigration = (m: Migration) =>
+  `${String(m.version).padStart(3, "0")} ${m.name}`;
+
+function refuseNewer(state: SchemaState): void {
+  if (state.unknown.length === 0) return;
+  const newest = Math.max(...MIGRATIONS.map((m) => m.version));
+  throw new DatabaseError(
+    `The database has schema migration(s) ${state.unknown.join(", ")}, newer than this login-etl ` +
+      `knows (up to ${newest}): a newer version migrated it. Upgrade login-etl before running.`,
+    { exitCode: ExitCode.USAGE },
+  );
+}
+
+/** Apply every missing migration, each recorded in the same transaction. Returns those applied. */
+export async function migrate(pool: Pool, logger: Logger): Promise<Migration[]> {
+  return withTransaction(pool, async (client) => {
+    await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK_ID]);
-    await client.query(SCHEMA_SQL);
-    await client.query("COMMIT");
+    await client.query(BOOTSTRAP_SQL);
+    const state = await readState(client);
+    refuseNewer(state);
+    for (const migration of state.pending) {
+      logger.info({ migration: describeMigration(migration) }, "applying schema migration");
+      await client.query(migration.sql);
+      await client.query("INSERT INTO etl.schema_migrations (version, name) VALUES ($1, $2)", [
+        migration.version,
+        migration.name,
+      ]);
+    }
+    return state.pending;
+  });
+}
+
+/**
+ * Before a command reads or writes the tables: nothing to do when the schema is current (the
+ * usual case: one SELECT). Otherwise migrate, and if this role may not, say who can.
+ */
+export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<void> {
+  let state: SchemaState;
+  try {
+    state = await readState(pool);
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
-    throw err;
-  } finally {
-    client.release();
+    throw permissionOr(err, "cannot read the schema version (etl.schema_migrations)");
   }
+  refuseNewer(state);
+  if (state.pending.length === 0) return;
+  try {
+    await migrate(pool, logger);
+  } catch (err) {
+    if (err instanceof DatabaseError) throw err;
+    const needed = state.pending.map(describeMigration).join(", ");
+    if (pgCode(err) === "42501") {
+      throw new DatabaseError(
+        `The database needs schema migration ${needed}, and role "${state.role}" may not apply it ` +
+          `(${describeError(err)}): run \`etl init-db\` as the owner of the tables, then run again.`,
+        { cause: err, code: "42501", exitCode: ExitCode.USAGE },
+      );
+    }
+    throw new DatabaseError(`Could not apply schema migration ${needed}: ${describeError(err)}`, {
+      cause: err,
+      code: pgCode(err),
+    });
+  }
+}
+
+/** A permission failure names the README's grants; anything else is passed on as it is. */
+function permissionOr(err: unknown, what: string): unknown {
+  if (pgCode(err) !== "42501") return err;
+  return new DatabaseError(
+    `The database role ${what}: ${describeError(err)}. Grant what README "Least-privilege ` +
+      'database role" lists, or run `etl init-db` as the owner of the tables first.',
+    { cause: err, code: "42501", exitCode: ExitCode.USAGE },
+  );
+}
+
+/**
+ * Differences between user_logins as it is and as src/login-columns.ts declares it: a column
+ * missing, or of another type (dropped or altered by hand, or a migration that was forgotten).
+ * Extra columns are the analysts' business and are not reported.
+ */
+export async function loginColumnProblems(pool: Pool): Promise<string[]> {
+  const result = await pool.query<{ name: string; type: string }>(
+    `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
+      WHERE attrelid = 'user_logins'::regclass AND attnum > 0 AND NOT attisdropped`,
+  );
+  const actual = new Map(result.rows.map((r) => [r.name, r.type]));
+  return LOGIN_COLUMNS.flatMap((c) => {
+    const want = c.sqlType.replace(/^varchar/, "character varying");
+    const have = actual.get(c.name);
+    if (have === undefined) return [`column ${c.name} (${c.sqlType}) is missing`];
+    return have === want ? [] : [`column ${c.name} is ${have}, not ${c.sqlType}`];
+  });
 }

@@ -19,7 +19,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { generateSample, WRONG_SHAPE_BODY } from "../../src/sample/generate.js";
 import type { LoginRow } from "../../src/types.js";
-import { Harness, runCli, todayUtc } from "../support/harness.js";
+import { ALL_TABLES, Harness, runCli, todayUtc } from "../support/harness.js";
 import { acceptedId, sendRawBytes, sendWithIds } from "../support/send-with-ids.js";
 
 /** A user_logins row without create_date (checked separately: it is the day of the run). */
@@ -653,7 +653,7 @@ describe("hostile input", () => {
     );
     assert.deepEqual(
       tables.rows.map((r) => r.name),
-      ["etl.processed_messages", "etl.rejected_messages", "etl.runs", "public.user_logins"],
+      ALL_TABLES,
     );
     const runs = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.runs");
     assert.equal(runs.rows[0]?.n, 1, "the TRUNCATE in a device_type did not run");

@@ -2,7 +2,7 @@
 // user_logins exactly as analysts defined it.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { Harness, runCli } from "../support/harness.js";
+import { ALL_TABLES, Harness, runCli } from "../support/harness.js";
 
 let h: Harness;
 before(async () => {
@@ -24,7 +24,7 @@ test("init-db creates the tables, is idempotent, and needs no PII key", async ()
   );
   assert.deepEqual(
     tables.rows.map((r) => r.name),
-    ["etl.processed_messages", "etl.rejected_messages", "etl.runs", "public.user_logins"],
+    ALL_TABLES,
   );
   const columns = await pool.query(
     `SELECT column_name, data_type, character_maximum_length AS len FROM information_schema.columns

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { generateSample } from "../../src/sample/generate.js";
-import { type CliResult, Harness, runCli } from "../support/harness.js";
+import { ALL_TABLES, type CliResult, Harness, runCli } from "../support/harness.js";
 import {
   compatiblePgDump,
   dumpDatabase,
@@ -328,12 +328,7 @@ describe("no raw PII or secret leaks", () => {
     const ownerPool = new pg.Pool({ connectionString: db.roleUrl, max: 1 });
     try {
       const dump = await dumpDatabase(ownerPool);
-      assert.deepEqual(dump.tables, [
-        "etl.processed_messages",
-        "etl.rejected_messages",
-        "etl.runs",
-        "public.user_logins",
-      ]);
+      assert.deepEqual(dump.tables, ALL_TABLES);
       assert.ok(
         dump.text.includes(h.mask("ip", "fe80::202:b3ff:fe1e:8329")),
         "rows are in the dump",

@@ -256,6 +256,18 @@ export function runCli(
 }
 
 /** The `run finished` summary a run logged; fails the test if there is none. */
+/**
+ * Every table login-etl creates, as `schema.table`. Tests that scan the whole database for leaks
+ * assert this list, so a new table cannot escape their scan unnoticed.
+ */
+export const ALL_TABLES = [
+  "etl.processed_messages",
+  "etl.rejected_messages",
+  "etl.runs",
+  "etl.schema_migrations",
+  "public.user_logins",
+];
+
 /** Today's UTC date, YYYY-MM-DD: the create_date of a message sent during the test. */
 export const todayUtc = () => new Date().toISOString().slice(0, 10);
 

@@ -6,7 +6,7 @@ import { runPipeline } from "../../src/pipeline.js";
 import { createBodyCipher } from "../../src/sink/body-cipher.js";
 import { createPool } from "../../src/sink/database.js";
 import { PostgresSink } from "../../src/sink/postgres-sink.js";
-import { ensureSchema } from "../../src/sink/schema.js";
+import { migrate } from "../../src/sink/schema.js";
 import { Receiver } from "../../src/source/receiver.js";
 import { createMasker, maskPayload, transformMessage } from "../../src/transform/index.js";
 import type { Harness } from "./harness.js";
@@ -25,7 +25,7 @@ export async function commitWithoutDeleting(
     credentials: { accessKeyId: "test", secretAccessKey: "test" },
   });
   try {
-    await ensureSchema(pool);
+    await migrate(pool, logger);
     const receiver = new Receiver(sqs, {
       queueUrl,
       endpoint: h.sqsServer.endpoint,
