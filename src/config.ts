@@ -7,28 +7,6 @@ import * as v from "valibot";
 import { ConfigError } from "./errors.js";
 import { MIN_KEY_BYTES } from "./transform/mask.js";
 
-export interface Config {
-  sqsEndpoint: string | undefined;
-  queueUrl: string | undefined;
-  queueName: string;
-  region: string;
-  databaseUrl: string;
-  /** HMAC key for masking; undefined only for commands that do not mask. */
-  piiHashKey: Buffer | undefined;
-  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
-  /** Concurrent long-pollers. */
-  concurrency: number;
-  /** Messages per database transaction. */
-  batchSize: number;
-  waitTimeSeconds: number;
-  visibilityTimeout: number;
-  maxMessages: number | undefined;
-  maxRuntimeSeconds: number | undefined;
-  /** How long to wait for Postgres/SQS to come up before giving up (docker compose up races). */
-  startupWaitSeconds: number;
-  dryRun: boolean;
-}
-
 const int = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
   return v.pipe(
@@ -47,33 +25,85 @@ const url = v.pipe(
 );
 
 /**
- * Every setting: its environment variable, its flag, its default and its rule. The README's
- * configuration table mirrors this list.
+ * Which commands take a setting: `queue` and `database` are connection settings for the
+ * commands that talk to SQS or Postgres, `run` tunes `etl run`, `common` is every command's.
+ */
+export type SettingGroup = "queue" | "database" | "run" | "common";
+
+interface SettingSpec<
+  S extends v.GenericSchema,
+  D extends v.InferOutput<S> | undefined = v.InferOutput<S> | undefined,
+> {
+  env: string;
+  /** The command-line flag and its argument, e.g. `--batch-size <n>`. */
+  flag: `--${string}`;
+  arg: `<${string}>`;
+  help: string;
+  group: SettingGroup;
+  schema: S;
+  /** Already valid (the compiler checks it against the schema's output); undefined = unset. */
+  default: D;
+}
+
+/** Declares one setting; the type parameters tie the default to the schema's output type. */
+const setting = <S extends v.GenericSchema, const D extends v.InferOutput<S> | undefined>(
+  spec: SettingSpec<S, D>,
+) => spec;
+
+/**
+ * Every setting: its environment variable, flag, help, default and rule. `Config`, the flags of
+ * every command and the help text are derived from this list; the README's configuration table
+ * mirrors it (test/unit/config.test.ts checks that).
  */
 export const SETTINGS = {
-  sqsEndpoint: { env: "SQS_ENDPOINT", flag: "--endpoint", default: undefined, schema: url },
-  queueUrl: { env: "SQS_QUEUE_URL", flag: "--queue-url", default: undefined, schema: url },
-  queueName: {
+  sqsEndpoint: setting({
+    env: "SQS_ENDPOINT",
+    flag: "--endpoint",
+    arg: "<url>",
+    help: "SQS endpoint, e.g. http://localhost:4566",
+    group: "queue",
+    default: undefined,
+    schema: url,
+  }),
+  queueName: setting({
     env: "SQS_QUEUE_NAME",
     flag: "--queue",
+    arg: "<name>",
+    help: "queue name, resolved with GetQueueUrl",
+    group: "queue",
     default: "login-queue",
     schema: v.pipe(
       v.string(),
       v.regex(/^[A-Za-z0-9_-]{1,80}(\.fifo)?$/, "must be 1-80 letters, digits, - or _"),
     ),
-  },
-  region: {
+  }),
+  queueUrl: setting({
+    env: "SQS_QUEUE_URL",
+    flag: "--queue-url",
+    arg: "<url>",
+    help: "queue URL, skips GetQueueUrl",
+    group: "queue",
+    default: undefined,
+    schema: url,
+  }),
+  region: setting({
     env: "AWS_REGION",
     flag: "--region",
+    arg: "<region>",
+    help: "AWS region",
+    group: "queue",
     default: "us-east-1",
     schema: v.pipe(
       v.string(),
       v.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, "must be an AWS region like us-east-1"),
     ),
-  },
-  databaseUrl: {
+  }),
+  databaseUrl: setting({
     env: "DATABASE_URL",
     flag: "--database-url",
+    arg: "<url>",
+    help: "Postgres connection URL",
+    group: "database",
     default: "postgres://postgres:postgres@localhost:5432/postgres",
     schema: v.pipe(
       v.string(),
@@ -82,76 +112,118 @@ export const SETTINGS = {
         "must be a postgres:// URL, e.g. postgres://user:password@localhost:5432/dbname",
       ),
     ),
-  },
-  logLevel: {
+  }),
+  // 8: throughput grows almost linearly with pollers up to 8 when SQS is 20 ms away, then the
+  // main thread saturates (README "Performance").
+  concurrency: setting({
+    env: "ETL_CONCURRENCY",
+    flag: "--concurrency",
+    arg: "<n>",
+    help: "concurrent long-pollers",
+    group: "run",
+    default: 8,
+    schema: int(1, 64),
+  }),
+  batchSize: setting({
+    env: "ETL_BATCH_SIZE",
+    flag: "--batch-size",
+    arg: "<n>",
+    help: "messages per database transaction",
+    group: "run",
+    default: 200,
+    schema: int(1, 5000),
+  }),
+  waitTimeSeconds: setting({
+    env: "ETL_WAIT_TIME_SECONDS",
+    flag: "--wait-time-seconds",
+    arg: "<s>",
+    help: "long-poll wait, 1-20",
+    group: "run",
+    default: 5,
+    schema: int(1, 20),
+  }),
+  visibilityTimeout: setting({
+    env: "ETL_VISIBILITY_TIMEOUT",
+    flag: "--visibility-timeout",
+    arg: "<s>",
+    help: "seconds a received message stays hidden",
+    group: "run",
+    default: 120,
+    schema: int(2, 43_200),
+  }),
+  maxMessages: setting({
+    env: "ETL_MAX_MESSAGES",
+    flag: "--max-messages",
+    arg: "<n>",
+    help: "stop receiving after this many messages",
+    group: "run",
+    default: undefined,
+    schema: int(1, Number.MAX_SAFE_INTEGER),
+  }),
+  maxRuntimeSeconds: setting({
+    env: "ETL_MAX_RUNTIME",
+    flag: "--max-runtime",
+    arg: "<s>",
+    help: "stop receiving after this many seconds",
+    group: "run",
+    default: undefined,
+    schema: int(1, 7 * 24 * 3600),
+  }),
+  logLevel: setting({
     env: "LOG_LEVEL",
     flag: "--log-level",
+    arg: "<level>",
+    help: "fatal|error|warn|info|debug|trace|silent",
+    group: "common",
     default: "info",
     schema: v.picklist(
       ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
       "must be one of fatal, error, warn, info, debug, trace, silent",
     ),
-  },
-  // 8: throughput grows almost linearly with pollers up to 8 when SQS is 20 ms away, then the
-  // main thread saturates (README "Performance").
-  concurrency: { env: "ETL_CONCURRENCY", flag: "--concurrency", default: 8, schema: int(1, 64) },
-  batchSize: { env: "ETL_BATCH_SIZE", flag: "--batch-size", default: 200, schema: int(1, 5000) },
-  waitTimeSeconds: {
-    env: "ETL_WAIT_TIME_SECONDS",
-    flag: "--wait-time-seconds",
-    default: 5,
-    schema: int(1, 20),
-  },
-  visibilityTimeout: {
-    env: "ETL_VISIBILITY_TIMEOUT",
-    flag: "--visibility-timeout",
-    default: 120,
-    schema: int(2, 43_200),
-  },
-  maxMessages: {
-    env: "ETL_MAX_MESSAGES",
-    flag: "--max-messages",
-    default: undefined,
-    schema: int(1, Number.MAX_SAFE_INTEGER),
-  },
-  maxRuntimeSeconds: {
-    env: "ETL_MAX_RUNTIME",
-    flag: "--max-runtime",
-    default: undefined,
-    schema: int(1, 7 * 24 * 3600),
-  },
-  startupWaitSeconds: {
+  }),
+  /** How long to wait for Postgres/SQS to come up before giving up (docker compose up races). */
+  startupWaitSeconds: setting({
     env: "ETL_STARTUP_WAIT",
     flag: "--startup-wait",
+    arg: "<seconds>",
+    help: "wait this long for Postgres/SQS to come up",
+    group: "common",
     default: 30,
     schema: int(0, 3600),
-  },
+  }),
 } as const;
 
-type SettingName = keyof typeof SETTINGS;
+export type SettingName = keyof typeof SETTINGS;
 
-/** Raw flag values as commander hands them over (strings, or booleans for switches). */
-export type CliFlags = Partial<Record<SettingName, string | number | undefined>> & {
-  dryRun?: boolean | undefined;
-};
+type SettingValue<K extends SettingName> =
+  | v.InferOutput<(typeof SETTINGS)[K]["schema"]>
+  | (undefined extends (typeof SETTINGS)[K]["default"] ? undefined : never);
 
-/**
- * Commander's parsed flags (keyed by the camelCase of each flag, `--queue` → queue) → setting
- * names (queueName). Derived from SETTINGS so a flag can never be wired to the wrong setting.
- */
-export function settingsFromFlags(flags: Record<string, unknown>): CliFlags {
-  const out: CliFlags = { dryRun: flags.dryRun === true };
-  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, { flag: string }][]) {
-    const key = setting.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-    const value = flags[key];
-    if (typeof value === "string" || typeof value === "number") out[name] = value;
-  }
-  return out;
+/** Every setting's value, typed from SETTINGS: a setting exists in exactly one place. */
+export type Settings = { -readonly [K in SettingName]: SettingValue<K> };
+
+export interface Config extends Settings {
+  /** HMAC key for masking; undefined for commands that do not mask. */
+  piiHashKey: Buffer | undefined;
+}
+
+/** Raw values given as flags (strings from commander), by setting name. */
+export type CliFlags = Partial<Record<SettingName, string | number | undefined>>;
+
+/** The settings of these groups, in declaration order. */
+export function settingsOf(groups: readonly SettingGroup[]): SettingName[] {
+  return (Object.keys(SETTINGS) as SettingName[]).filter((name) =>
+    groups.includes(SETTINGS[name].group),
+  );
 }
 
 export interface LoadOptions {
-  /** Commands that mask (run, demo, replay) need the key; status or init-db do not. */
+  /** Commands that mask (run, demo, replay) need the key; the others never read it. */
   requireKey: boolean;
+  /** The settings this command takes; the others keep their defaults and are not read. */
+  groups?: readonly SettingGroup[];
+  /** The command's own defaults, e.g. the demo's quieter log level. */
+  defaults?: Partial<Settings>;
 }
 
 export function loadConfig(
@@ -160,15 +232,15 @@ export function loadConfig(
   options: LoadOptions = { requireKey: true },
 ): Config {
   const values: Record<string, unknown> = {};
-  for (const [name, setting] of Object.entries(SETTINGS) as [
-    SettingName,
-    (typeof SETTINGS)[SettingName],
-  ][]) {
-    const fromFlag = flags[name];
-    const fromEnv = env[setting.env];
+  const taken = new Set(settingsOf(options.groups ?? ["queue", "database", "run", "common"]));
+  for (const name of Object.keys(SETTINGS) as SettingName[]) {
+    const setting: SettingSpec<v.GenericSchema> = SETTINGS[name];
+    const fallback = options.defaults?.[name] ?? setting.default;
+    const fromFlag = taken.has(name) ? flags[name] : undefined;
+    const fromEnv = taken.has(name) ? env[setting.env] : undefined;
     const raw = fromFlag ?? (fromEnv === undefined || fromEnv === "" ? undefined : fromEnv);
     if (raw === undefined) {
-      values[name] = setting.default;
+      values[name] = fallback;
       continue;
     }
     const parsed = v.safeParse(setting.schema, raw);
@@ -184,15 +256,14 @@ export function loadConfig(
     values[name] = parsed.output;
   }
   return {
-    ...(values as Omit<Config, "piiHashKey" | "dryRun">),
-    piiHashKey: loadKey(env.PII_HASH_KEY, options.requireKey),
-    dryRun: flags.dryRun === true,
+    // Every key of Settings was filled from its own schema's output just above.
+    ...(values as Settings),
+    piiHashKey: options.requireKey ? loadKey(env.PII_HASH_KEY) : undefined,
   };
 }
 
-function loadKey(raw: string | undefined, required: boolean): Buffer | undefined {
+function loadKey(raw: string | undefined): Buffer {
   if (raw === undefined || raw === "") {
-    if (!required) return undefined;
     throw new ConfigError(
       "Invalid configuration: PII_HASH_KEY is not set. Generate one with `npx etl keygen` and put it " +
         "in the environment or in .env (it is deliberately not a flag: flags show up in `ps`).",

@@ -1,7 +1,7 @@
 // Errors that carry enough context for an operator to act on, and the exit codes cron/CI see.
 
 export const ExitCode = {
-  /** Drained (or stopped at a limit); everything received was committed or quarantined, and deleted. */
+  /** Drained (or stopped at a limit); everything received was committed or rejected, and deleted. */
   OK: 0,
   /** Runtime failure: database or SQS unreachable after retries, a commit failed, deletes failed. */
   FAILURE: 1,
@@ -64,11 +64,17 @@ export function exitCodeOf(err: unknown): ExitCode {
   return ExitCode.FAILURE;
 }
 
+/** The code a failure carries: a Postgres SQLSTATE ("40P01") or a Node socket code ("ECONNRESET"). */
+export function errorCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
 /** A one-line, secret-free description of any thrown value. */
 export function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === "string" && !err.message.includes(code)
+    const code = errorCode(err);
+    return code !== undefined && !err.message.includes(code)
       ? `${err.message} (${code})`
       : err.message;
   }

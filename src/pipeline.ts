@@ -4,19 +4,24 @@
 // committed, and only then deleted from the queue. Backpressure: a poller asks for messages only
 // while fewer than `maxInFlight` are held (received and not yet deleted), so memory stays flat
 // however deep the queue is.
-import type { DeleteOutcome } from "./ack/deleter.js";
 import type { Logger } from "./logger.js";
-import type { SinkItem, SinkOutcome } from "./sink/postgres-sink.js";
+import { SQS_BATCH_MAX } from "./source/sqs-limits.js";
 import { RunStats, type RunSummary, type StopReason } from "./summary.js";
 import { checkpoint } from "./test-hooks.js";
-import type { ReceivedMessage, TransformResult } from "./types.js";
+import type {
+  DeleteOutcome,
+  ReceivedMessage,
+  SinkItem,
+  SinkOutcome,
+  TransformResult,
+} from "./types.js";
 
 /** The stages, as functions, so the loop is independent of SQS and pg (and dry-run can swap). */
 export interface Stages {
   receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]>;
   transform(message: ReceivedMessage): TransformResult;
   write(items: SinkItem[]): Promise<SinkOutcome>;
-  acknowledge(messages: ReceivedMessage[]): Promise<DeleteOutcome>;
+  delete(messages: ReceivedMessage[]): Promise<DeleteOutcome>;
   /** Told what is held from receive until deleted or given up on (visibility extension). */
   hold?: {
     track(messages: readonly ReceivedMessage[]): void;
@@ -52,8 +57,6 @@ export interface PipelineResult {
   /** The error that stopped the run, if any (the messages it concerned were not deleted). */
   error: unknown;
 }
-
-const SQS_MAX_RECEIVE = 10;
 
 export async function runPipeline(
   stages: Stages,
@@ -91,7 +94,7 @@ class Pipeline {
     // Enough for every writer to be busy with a full batch while the next one fills and each
     // poller has a receive outstanding; more would only add memory and visibility-timeout risk.
     this.maxInFlight =
-      options.batchSize * (options.writeConcurrency + 1) + options.concurrency * SQS_MAX_RECEIVE;
+      options.batchSize * (options.writeConcurrency + 1) + options.concurrency * SQS_BATCH_MAX;
   }
 
   async run(externalStop?: AbortSignal): Promise<PipelineResult> {
@@ -180,11 +183,8 @@ class Pipeline {
 
   private nextReceiveSize(): number {
     const { maxMessages } = this.options;
-    if (maxMessages === undefined) return SQS_MAX_RECEIVE;
-    return Math.max(
-      0,
-      Math.min(SQS_MAX_RECEIVE, maxMessages - this.stats.received - this.reserved),
-    );
+    if (maxMessages === undefined) return SQS_BATCH_MAX;
+    return Math.max(0, Math.min(SQS_BATCH_MAX, maxMessages - this.stats.received - this.reserved));
   }
 
   /**
@@ -240,7 +240,7 @@ class Pipeline {
     this.batches.add(done);
   }
 
-  // ---- transform → sink → acknowledge ----------------------------------------------------
+  // ---- transform → sink → delete ----------------------------------------------------------
 
   private async processBatch(batch: ReceivedMessage[]): Promise<void> {
     const release = await this.writeSlots.acquire();
@@ -265,13 +265,13 @@ class Pipeline {
     this.stats.addRejected(committed.rejected);
     await checkpoint("after_commit");
 
-    const acked = await this.stages.acknowledge(batch);
-    this.stats.deleted += acked.deleted;
-    this.stats.deleteFailed += acked.failed;
-    this.stats.staleReceipts += acked.stale;
+    const deleted = await this.stages.delete(batch);
+    this.stats.deleted += deleted.deleted;
+    this.stats.deleteFailed += deleted.failed;
+    this.stats.staleReceipts += deleted.stale;
     this.logger.debug(
-      { size: batch.length, inserted: committed.inserted, deleted: acked.deleted },
-      "batch committed and acknowledged",
+      { size: batch.length, inserted: committed.inserted, deleted: deleted.deleted },
+      "batch committed and deleted",
     );
   }
 }

@@ -16,7 +16,7 @@ export async function terminalProgress(initialDepth: number): Promise<Progress> 
     {
       stream: process.stderr,
       format:
-        "draining |{bar}| {value}/{total} messages · {rate} msg/s · {inserted} loaded · {rejected} quarantined",
+        "draining |{bar}| {value}/{total} messages · {rate} msg/s · {inserted} loaded · {rejected} rejected",
       hideCursor: true,
       clearOnComplete: true,
       etaBuffer: 50,

@@ -91,7 +91,7 @@ export function formatSummary(s: RunSummary): string {
     `received     ${s.received}`,
     `inserted     ${s.inserted}`,
     `duplicates   ${s.duplicates} (already loaded earlier; skipped)`,
-    `quarantined  ${s.rejectedTotal}${reasons ? ` (${reasons})` : ""}`,
+    `rejected     ${s.rejectedTotal}${reasons ? ` (${reasons})` : ""}`,
     `deleted      ${s.deleted}${s.deleteFailed ? ` (${s.deleteFailed} failed; they will be redelivered)` : ""}`,
     `time         ${s.seconds.toFixed(1)} s, ${s.messagesPerSecond} msg/s`,
     `stopped      ${s.drained ? "queue drained" : s.stopReason}${s.dryRun ? " (dry run: nothing written or deleted)" : ""}`,

@@ -1,4 +1,5 @@
-// Shapes that cross stage boundaries: source → transform → sink → acknowledge.
+// Shapes that cross stage boundaries: source → transform → sink → delete. The pipeline owns
+// these contracts; the adapters (receiver, sink, deleter) implement them.
 // Kept in one file so each stage can be read without the others.
 
 /** One SQS message as the source hands it on. Only what later stages need is kept. */
@@ -24,7 +25,7 @@ export interface LoginRow {
   create_date: string;
 }
 
-/** Machine-readable reasons a message is quarantined instead of loaded. */
+/** Machine-readable reasons a message is rejected instead of loaded. */
 export const REJECT_REASONS = [
   "invalid_json",
   "not_an_object",
@@ -52,6 +53,29 @@ export type TransformResult =
       reason: RejectReason;
       /** Human-readable, PII-free explanation, e.g. "device_type is 40 characters; the column holds 32". */
       detail: string;
-      /** The body with ip/device_id masked, safe to store; see transform/quarantine-payload.ts. */
+      /** The body with ip/device_id masked, safe to store; see transform/rejected-payload.ts. */
       maskedPayload: string;
     };
+
+/** What the sink is handed: a message and what the transform made of it. */
+export interface SinkItem {
+  message: ReceivedMessage;
+  result: TransformResult;
+}
+
+/** What one committed batch did. */
+export interface SinkOutcome {
+  inserted: number;
+  /** Messages whose outcome was already committed (redelivery, rerun, overlapping run). */
+  duplicates: number;
+  rejected: Partial<Record<RejectReason, number>>;
+}
+
+/** What deleting committed messages from SQS did. */
+export interface DeleteOutcome {
+  deleted: number;
+  /** Gave up on these after retries; they will be redelivered and skipped as duplicates. */
+  failed: number;
+  /** The receipt handle had expired (someone else received the message since): nothing to do. */
+  stale: number;
+}

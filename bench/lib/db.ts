@@ -34,7 +34,7 @@ export interface Counts {
   /** Rows in user_logins (undefined if the table does not exist). */
   rows: number | undefined;
   /** Rows in etl.rejected_messages (undefined if the table does not exist). */
-  quarantined: number | undefined;
+  rejected: number | undefined;
 }
 
 export async function counts(url: string): Promise<Counts> {
@@ -49,7 +49,7 @@ export async function counts(url: string): Promise<Counts> {
       const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
       return rows[0]?.n;
     };
-    return { rows: await count("user_logins"), quarantined: await count("etl.rejected_messages") };
+    return { rows: await count("user_logins"), rejected: await count("etl.rejected_messages") };
   } finally {
     await client.end();
   }

@@ -25,7 +25,7 @@ export function newContext(sqs: SQSClient, emulator: Service, postgres: Service)
 
 export interface Workload {
   bodies: readonly string[];
-  /** Bodies that must become rows; the rest must be quarantined (login-etl) or skipped. */
+  /** Bodies that must become rows; the rest must be rejected (login-etl) or skipped. */
   valid: number;
 }
 
@@ -137,15 +137,15 @@ async function verify(
     const found = await counts(databaseUrl);
     if (found.rows !== workload.valid)
       problems.push(`${found.rows} rows, expected ${workload.valid}`);
-    if (contender === "etl" && found.quarantined !== invalid) {
-      problems.push(`${found.quarantined} quarantined, expected ${invalid}`);
+    if (contender === "etl" && found.rejected !== invalid) {
+      problems.push(`${found.rejected} rejected, expected ${invalid}`);
     }
   }
   const expected =
     contender === "ceiling"
       ? "queue empty, all deleted"
       : contender === "etl"
-        ? `queue empty, ${workload.valid} rows + ${invalid} quarantined`
+        ? `queue empty, ${workload.valid} rows + ${invalid} rejected`
         : `queue empty, ${workload.valid} rows`;
   return problems.length === 0
     ? { correct: true, check: expected }

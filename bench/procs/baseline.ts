@@ -1,7 +1,7 @@
 // The baseline: how SQS→Postgres is commonly written in Node. One sqs-consumer (bbc) instance,
 // batchSize 10, handleMessageBatch inserts the batch with one multi-row INSERT, then
 // sqs-consumer deletes the batch. Like typical public solutions it drops messages of the wrong
-// shape (no quarantine, no ledger: at-least-once, not exactly-once), stamps today's date, and
+// shape (no rejected messages, no ledger: at-least-once, not exactly-once), stamps today's date, and
 // does no IP canonicalisation. Masking is HMAC-SHA-256 with PII_HASH_KEY, one HMAC per value:
 // the same per-value cost as login-etl (a plain sha256 would be slightly cheaper, and unsafe).
 // Stops at its first empty long poll (the 'empty' event).
@@ -69,7 +69,7 @@ async function handleBatch(messages: Message[]): Promise<Message[]> {
     );
     inserted += tuples.length;
   }
-  return messages; // acknowledge all: sqs-consumer deletes them with one DeleteMessageBatch
+  return messages; // delete all: sqs-consumer deletes them with one DeleteMessageBatch
 }
 
 const consumer = Consumer.create({

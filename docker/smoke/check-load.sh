@@ -2,7 +2,7 @@
 # Checks what one `etl run` left behind after `docker compose up -d --wait` loaded
 # docker/localstack/sample-messages.jsonl into login-queue: every valid line is one row with
 # properly masked columns, no raw IP or device id is stored anywhere, the wrong-shape lines are
-# quarantined, and both queues are empty. Used by .github/workflows/smoke.yml; run it locally
+# rejected, and both queues are empty. Used by .github/workflows/smoke.yml; run it locally
 # the same way:
 #
 #   docker compose up -d --wait && cp .env.example .env && npx etl run && bash docker/smoke/check-load.sh
@@ -75,7 +75,7 @@ check "rows in etl.rejected_messages containing a raw IP or device id" 0 "$(sql 
   SELECT count(*) FROM etl.rejected_messages t
   WHERE EXISTS (SELECT 1 FROM unnest(string_to_array(:'raw', ',')) AS r(v) WHERE strpos(t::text, r.v) > 0);")"
 
-check "wrong-shape lines quarantined as missing_user_id" "$rejected" \
+check "wrong-shape lines rejected as missing_user_id" "$rejected" \
   "$(sql <<<"SELECT count(*) FROM etl.rejected_messages WHERE reason = 'missing_user_id';")"
 check "rows in etl.rejected_messages" "$rejected" "$(sql <<<'SELECT count(*) FROM etl.rejected_messages;')"
 check "messages in the ledger etl.processed_messages" "$total" \

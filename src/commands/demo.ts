@@ -2,6 +2,7 @@
 import { randomBytes } from "node:crypto";
 import { CreateQueueCommand } from "@aws-sdk/client-sqs";
 import pg from "pg";
+import { defineCommand, wholeNumber } from "../command-spec.js";
 import { loadConfig } from "../config.js";
 import { startEmbeddedPostgres } from "../embedded/postgres.js";
 import { startEmbeddedSqs } from "../embedded/sqs.js";
@@ -9,10 +10,26 @@ import type { Logger } from "../logger.js";
 import { generateSample } from "../sample/generate.js";
 import { sendBodies } from "../sample/send.js";
 import { repeatedDevices, sampleLogins } from "../sink/login-stats.js";
-import { countRejectedByReason } from "../sink/quarantine-store.js";
+import { countRejectedByReason } from "../sink/rejected-store.js";
 import { createSqsClient } from "../source/sqs-client.js";
 import { formatSummary } from "../summary.js";
 import { runEtl } from "./run.js";
+
+export const command = defineCommand({
+  settings: ["common"],
+  defaults: { logLevel: "warn" },
+  flags: {
+    count: {
+      arg: "<n>",
+      help: "messages to send",
+      default: "1000",
+      parse: wholeNumber(1, 1_000_000),
+    },
+  },
+  help: "Needs the dev dependencies (plain `npm install`).",
+  examples: ["npx etl demo --count 5000"],
+  handler: ({ logger, flags }) => runDemo({ count: flags.count, logger }),
+});
 
 export interface DemoOptions {
   count: number;
@@ -22,9 +39,6 @@ export interface DemoOptions {
 export async function runDemo({ count, logger }: DemoOptions): Promise<number> {
   // The demo talks to a person: plain text and tables on stdout, logs (warnings only) on stderr.
   const say = (line = "") => process.stdout.write(`${line}\n`);
-  if (!Number.isInteger(count) || count < 1 || count > 1_000_000) {
-    throw new Error("--count must be a whole number from 1 to 1000000");
-  }
   const keyFromEnv = process.env.PII_HASH_KEY;
   const key = keyFromEnv && keyFromEnv.length > 0 ? keyFromEnv : randomBytes(32).toString("hex");
 
@@ -80,7 +94,7 @@ async function showResults(url: string, say: (line?: string) => void): Promise<v
     console.table(await sampleLogins(pool, 5));
     say("Devices seen more than once: duplicates stay visible without revealing the device id:");
     console.table(await repeatedDevices(pool, 5));
-    say("Quarantined in etl.rejected_messages (nothing is dropped):");
+    say("Rejected in etl.rejected_messages (nothing is dropped):");
     console.table(
       (await countRejectedByReason(pool)).map(({ reason, count }) => ({ reason, messages: count })),
     );

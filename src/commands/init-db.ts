@@ -1,12 +1,24 @@
 // `etl init-db`: apply the schema migrations this database lacks, as the role that will own the
 // tables. Afterwards `etl run` and the other commands work under a role with only the README's
 // grants (they migrate on their own only when they are allowed to).
+import { defineCommand } from "../command-spec.js";
 import { type Config, redactUrl } from "../config.js";
-import { DatabaseError } from "../errors.js";
+import { DatabaseError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { describeMigration, loginColumnProblems, migrate } from "../sink/schema.js";
 import { printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["database", "common"],
+  flags: {},
+  help: "Run it as the role that owns the tables; other commands then need only the README's grants.",
+  examples: ["npx etl init-db --database-url postgres://postgres:postgres@localhost:5432/postgres"],
+  async handler({ config, logger }) {
+    await initDb(config, logger);
+    return ExitCode.OK;
+  },
+});
 
 export async function initDb(config: Config, logger: Logger): Promise<void> {
   await withDatabase(

@@ -1,7 +1,8 @@
 // `etl init-queue`: create the queue and its dead-letter queue with a redrive policy, as the
 // LocalStack init hook does, for any SQS endpoint (AWS, moto, fauxqs). Safe to run again.
+import { defineCommand, wholeNumber } from "../command-spec.js";
 import type { Config } from "../config.js";
-import { ConfigError, describeError, SqsError } from "../errors.js";
+import { ConfigError, describeError, ExitCode, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   defaultDeadLetterQueueName,
@@ -11,6 +12,34 @@ import {
 import { createSqsClient, endpointLabel, isTransient } from "../source/sqs-client.js";
 import { waitFor } from "../startup-wait.js";
 import { printJson, printLines } from "./output.js";
+
+export const command = defineCommand({
+  settings: ["queue", "common"],
+  flags: {
+    dlq: { arg: "<name>", help: "dead-letter queue name (default: <queue>-dlq)" },
+    maxReceiveCount: {
+      arg: "<n>",
+      help: "receives before a message moves to the DLQ",
+      default: "5",
+      parse: wholeNumber(1, 1000),
+    },
+    json: { help: "machine-readable output" },
+  },
+  help: `For an SQS endpoint where no init script ran (AWS, moto, fauxqs). Creates what is missing and
+changes nothing else: an existing redrive policy that differs is reported, not replaced.`,
+  examples: [
+    "npx etl init-queue --endpoint http://localhost:4566",
+    "npx etl init-queue --queue login-queue --max-receive-count 10",
+  ],
+  async handler({ config, logger, flags }) {
+    await initQueue(config, logger, {
+      deadLetterQueueName: flags.dlq,
+      maxReceiveCount: flags.maxReceiveCount,
+      json: flags.json,
+    });
+    return ExitCode.OK;
+  },
+});
 
 export interface InitQueueOptions {
   /** Default: `<queue>-dlq` (`<name>-dlq.fifo` for a FIFO queue). */

@@ -5,13 +5,34 @@
 // a message's ledger row is written after it was sent. So once a ledger row is older than the
 // queue's retention, its message is gone from SQS for good and can never be delivered again.
 // Younger rows are refused: pruning them could let a late redelivery become a second row.
+import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { countLedgerOlderThan, pruneLedger } from "../sink/ledger.js";
 import { getQueueInfo } from "../source/queue-info.js";
 import { printLines } from "./output.js";
 import { withDatabase, withQueue } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["queue", "database", "common"],
+  flags: {
+    olderThan: {
+      arg: "<age>",
+      help: "e.g. 30d or 400h; refused if shorter than the retention",
+      required: true,
+    },
+    dryRun: { help: "count, do not delete" },
+  },
+  help: `A ledger row only matters while its message could still be delivered; SQS drops every message
+after the queue's retention (14 days at most). Ages of 14d or more are safe for any queue;
+shorter ages are checked against the queue's MessageRetentionPeriod.`,
+  examples: ["npx etl prune --older-than 30d"],
+  async handler({ config, logger, flags }) {
+    await prune(config, logger, flags);
+    return ExitCode.OK;
+  },
+});
 
 /** SQS's maximum retention: a row older than this is safe for any queue. */
 const SQS_MAX_RETENTION_SECONDS = 14 * 86_400;

@@ -1,9 +1,30 @@
-// `etl rejected`: what is in quarantine and why. Payloads are shown as stored: masked.
+// `etl rejected`: the rejected messages and why. Payloads are shown as stored: masked.
+import { defineCommand, wholeNumber } from "../command-spec.js";
 import type { Config } from "../config.js";
+import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { countRejectedByReason, listRejected } from "../sink/quarantine-store.js";
+import { countRejectedByReason, listRejected } from "../sink/rejected-store.js";
 import { formatTable, printJson, printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["database", "common"],
+  flags: {
+    reason: { arg: "<reason>", help: "only this reason, e.g. invalid_app_version" },
+    limit: {
+      arg: "<n>",
+      help: "how many recent messages to show",
+      default: "10",
+      parse: wholeNumber(1),
+    },
+    json: { help: "machine-readable output" },
+  },
+  examples: ["npx etl rejected", "npx etl rejected --reason invalid_ip --limit 50"],
+  async handler({ config, logger, flags }) {
+    await rejected(config, logger, flags);
+    return ExitCode.OK;
+  },
+});
 
 export interface RejectedOptions {
   reason: string | undefined;
@@ -26,7 +47,7 @@ export async function rejected(config: Config, logger: Logger, options: Rejected
         return;
       }
       if (counts.length === 0) {
-        printLines("quarantine is empty");
+        printLines("no rejected messages");
         return;
       }
       printLines(

@@ -1,12 +1,33 @@
 // `etl replay`: after a fix to the transform (or to the producer's data contract), run the
-// quarantined messages through the current transform; those that now pass are loaded once.
+// rejected messages through the current transform; those that now pass are loaded once.
+import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
+import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { type ReplayOutcome, replayQuarantine } from "../sink/quarantine-store.js";
+import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
 import { createMasker, transformMessage } from "../transform/index.js";
 import { printJson, printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["database", "common"],
+  requireKey: true,
+  flags: {
+    reason: { arg: "<reason>", help: "only messages rejected for this reason" },
+    dryRun: { help: "report what would be loaded, then roll back" },
+    json: { help: "machine-readable output" },
+  },
+  help: "Needs the same PII_HASH_KEY as the run that rejected the messages.",
+  examples: [
+    "npx etl replay --reason invalid_app_version --dry-run",
+    "npx etl replay --reason invalid_app_version",
+  ],
+  async handler({ config, logger, flags }) {
+    await replay(config, logger, flags);
+    return ExitCode.OK;
+  },
+});
 
 export interface ReplayCommandOptions {
   reason: string | undefined;
@@ -23,7 +44,7 @@ export async function replay(
   if (!key) throw new Error("replay needs config.piiHashKey (loadConfig with requireKey)");
   const masker = createMasker(key);
   const outcome = await withDatabase(config, logger, 1, (pool) =>
-    replayQuarantine(
+    replayRejected(
       pool,
       options,
       (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
@@ -43,7 +64,7 @@ export async function replay(
       `still rejected  ${outcome.examined - outcome.loaded - outcome.undecryptable}${still ? ` (${still})` : ""}`,
       ...(outcome.undecryptable > 0
         ? [
-            `undecryptable   ${outcome.undecryptable} (quarantined under another PII_HASH_KEY; left as they are)`,
+            `undecryptable   ${outcome.undecryptable} (rejected under another PII_HASH_KEY; left as they are)`,
           ]
         : []),
     );

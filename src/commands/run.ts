@@ -1,7 +1,7 @@
 // `etl run`: wire config to the four stages, run until drained or stopped, report, exit code.
 
 import type { SQSClient } from "@aws-sdk/client-sqs";
-import { Deleter } from "../ack/deleter.js";
+import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { redactUrl } from "../config.js";
 import { describeError, ExitCode, exitCodeOf } from "../errors.js";
@@ -9,15 +9,65 @@ import type { Logger } from "../logger.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { PostgresSink, type SinkItem, type SinkOutcome } from "../sink/postgres-sink.js";
+import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
+import { Deleter } from "../source/deleter.js";
 import { getQueueDepth } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
 import { VisibilityKeeper } from "../source/visibility-keeper.js";
-import type { RunSummary } from "../summary.js";
+import { formatSummary, type RunSummary } from "../summary.js";
 import { createMasker, maskPayload, transformMessage } from "../transform/index.js";
+import type { SinkItem, SinkOutcome } from "../types.js";
 import { withDatabaseAndQueue } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["queue", "database", "run", "common"],
+  requireKey: true,
+  flags: {
+    dryRun: { help: "receive and transform, but write and delete nothing" },
+  },
+  help: `PII_HASH_KEY must be set in the environment or .env (never a flag: flags show in \`ps\`).
+Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
+            1 runtime failure (database/SQS unreachable, commit failed, deletes failed);
+            2 usage or configuration error (nothing was received).`,
+  examples: [
+    "npx etl run",
+    "npx etl run --endpoint http://localhost:4566 --max-runtime 300",
+    "LOG_LEVEL=debug npx etl run --dry-run --max-messages 50",
+  ],
+  async handler({ config, logger, flags }) {
+    const stop = new AbortController();
+    onSignals(() => stop.abort(), logger);
+    const { exitCode, summary } = await runEtl(config, logger, {
+      progress: process.stderr.isTTY ? "bar" : "log",
+      stopSignal: stop.signal,
+      dryRun: flags.dryRun,
+    });
+    if (summary && process.stdout.isTTY) process.stdout.write(`\n${formatSummary(summary)}\n`);
+    return exitCode;
+  },
+});
+
+/** First SIGINT/SIGTERM: stop receiving and finish what is held. Second: leave at once. */
+function onSignals(stop: () => void, logger: Logger): void {
+  let count = 0;
+  const handler = (signal: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      logger.warn({ signal }, "stopping: finishing the messages already received (again to abort)");
+      stop();
+    } else {
+      logger.error(
+        { signal },
+        "aborting; held messages will reappear after their visibility timeout",
+      );
+      process.exit(130);
+    }
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+}
 
 /** Tuning that is not worth a flag; documented in ARCHITECTURE.md. */
 export const RUN_DEFAULTS = {
@@ -34,6 +84,8 @@ export interface RunOptions {
   progress?: "bar" | "log" | "none";
   /** SIGINT/SIGTERM: stop receiving, finish what is held. */
   stopSignal?: AbortSignal | undefined;
+  /** Receive and transform, but write and delete nothing (messages reappear after the timeout). */
+  dryRun?: boolean;
 }
 
 export interface RunOutcome {
@@ -50,6 +102,7 @@ export async function runEtl(
   if (!key) throw new Error("runEtl needs config.piiHashKey (loadConfig with requireKey)");
   const masker = createMasker(key);
   const endpoint = endpointLabel(config);
+  const dryRun = options.dryRun === true;
   const startedAt = new Date();
   logger.info(
     {
@@ -58,7 +111,7 @@ export async function runEtl(
       database: redactUrl(config.databaseUrl),
       concurrency: config.concurrency,
       batchSize: config.batchSize,
-      dryRun: config.dryRun,
+      dryRun,
     },
     "starting run",
   );
@@ -86,8 +139,8 @@ export async function runEtl(
     const stages: Stages = {
       receive: (max, signal) => receiver.receive(max, signal),
       transform: (m) => transformMessage(m, masker),
-      write: config.dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
-      acknowledge: config.dryRun
+      write: dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
+      delete: dryRun
         ? async () => ({ deleted: 0, failed: 0, stale: 0 })
         : (messages) => deleter.delete(messages),
       hold: keeper,
@@ -104,7 +157,7 @@ export async function runEtl(
         maxHeldChars: RUN_DEFAULTS.maxHeldChars,
         maxMessages: config.maxMessages,
         maxRuntimeSeconds: config.maxRuntimeSeconds,
-        dryRun: config.dryRun,
+        dryRun,
         onProgress: progress?.update,
         progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
       },
@@ -127,7 +180,7 @@ export async function runEtl(
       );
     }
     logger.info({ summary, exitCode }, "run finished");
-    if (!config.dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
+    if (!dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
     return { exitCode, summary };
   });
 }

@@ -1,16 +1,24 @@
 // `etl status`: one look at the queue and the tables, for the operator asking "is it working?".
 // Each side is reported even when the other is unreachable.
 import type { Pool } from "pg";
+import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { countLoginRows } from "../sink/login-stats.js";
-import { countRejectedByReason } from "../sink/quarantine-store.js";
+import { countRejectedByReason } from "../sink/rejected-store.js";
 import { lastRun, type RecordedRun } from "../sink/runs.js";
 import { describeMigration, schemaState } from "../sink/schema.js";
 import { getQueueInfo, type QueueInfo } from "../source/queue-info.js";
 import { formatTable, printJson, printLines } from "./output.js";
 import { withDatabase, withQueue } from "./resources.js";
+
+export const command = defineCommand({
+  settings: ["queue", "database", "common"],
+  flags: { json: { help: "machine-readable output" } },
+  examples: ["npx etl status", "npx etl status --json | jq .queue"],
+  handler: ({ config, logger, flags }) => status(config, logger, flags),
+});
 
 interface DatabaseStatus {
   /** Schema migrations applied, and those missing (`etl init-db` applies them). */
@@ -109,7 +117,7 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
     "database",
     `  schema version        ${schema.version}${schema.pending.length > 0 ? ` (missing ${schema.pending.join(", ")}: run \`etl init-db\`)` : ""}`,
     `  user_logins rows      ${rowsLoaded.exact ? "" : "≈ "}${rowsLoaded.count}`,
-    `  quarantined           ${rejected.reduce((a, r) => a + r.count, 0)}`,
+    `  rejected              ${rejected.reduce((a, r) => a + r.count, 0)}`,
   ];
   if (rejected.length > 0) {
     const table = formatTable(
@@ -122,7 +130,7 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
     const s = lastRun.summary;
     lines.push(
       `  last run              ${lastRun.finishedAt.toISOString()}, exit ${lastRun.exitCode}, ` +
-        `received ${s.received}, inserted ${s.inserted}, quarantined ${s.rejectedTotal}, ` +
+        `received ${s.received}, inserted ${s.inserted}, rejected ${s.rejectedTotal}, ` +
         `${s.drained ? "drained" : `stopped: ${s.stopReason}`}`,
     );
   } else {

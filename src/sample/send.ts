@@ -1,9 +1,9 @@
 // Sending bodies to a queue in batches of ten, several batches at a time. Used by `etl seed`,
 // the demo, the tests and the benchmark.
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { SQS_BATCH_MAX } from "../source/sqs-limits.js";
 
-/** A batch may hold 10 messages and 256 KiB in all (the classic SQS limit; AWS now allows 1 MiB). */
-const MAX_BATCH_ENTRIES = 10;
+/** A batch may hold SQS_BATCH_MAX messages and 256 KiB in all (the classic limit; AWS now allows 1 MiB). */
 const MAX_BATCH_BYTES = 256 * 1024;
 
 /**
@@ -17,7 +17,7 @@ export function batchIndices(bodies: readonly string[]): number[][] {
   bodies.forEach((body, i) => {
     const size = Buffer.byteLength(body, "utf8");
     if (
-      current.length === MAX_BATCH_ENTRIES ||
+      current.length === SQS_BATCH_MAX ||
       (current.length > 0 && bytes + size > MAX_BATCH_BYTES)
     ) {
       batches.push(current);

@@ -1,11 +1,11 @@
-// The original body of a quarantined message, sealed with AES-256-GCM so `etl replay` can run it
+// The original body of a rejected message, sealed with AES-256-GCM so `etl replay` can run it
 // through a fixed transform later, while the database (and any dump of it) holds no raw PII.
 // The encryption key is derived from PII_HASH_KEY with HKDF, so there is still one secret to
 // manage; a different PII_HASH_KEY cannot open old bodies (replay reports them, nothing breaks).
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 
 const VERSION = 1;
-// UTF-16 code units, not UTF-8: a body with a lone surrogate (itself a reason to quarantine) must
+// UTF-16 code units, not UTF-8: a body with a lone surrogate (itself a reason to reject) must
 // come back exactly as it was, not "repaired" into U+FFFD and then accepted on replay.
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -18,6 +18,7 @@ export interface BodyCipher {
 
 export function createBodyCipher(piiHashKey: Buffer): BodyCipher {
   const key = Buffer.from(
+    // The info string keeps its original wording: changing it would orphan every sealed body.
     hkdfSync("sha256", piiHashKey, "login-etl", "login-etl/v1/quarantine-body", 32),
   );
   return {

@@ -1,7 +1,7 @@
 // The pg pool, and waiting for Postgres to accept connections at start-up.
 import pg from "pg";
 import { redactUrl } from "../config.js";
-import { DatabaseError, describeError } from "../errors.js";
+import { DatabaseError, describeError, errorCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { waitFor } from "../startup-wait.js";
 
@@ -40,8 +40,8 @@ const TRANSIENT = new Set([
 ]);
 
 export function isTransientDbError(err: unknown): boolean {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code === "string") return TRANSIENT.has(code);
+  const code = errorCode(err);
+  if (code !== undefined) return TRANSIENT.has(code);
   // pg reports "Connection terminated" and connect timeouts without a code.
   return err instanceof Error && /terminated|timeout/i.test(err.message);
 }
@@ -62,8 +62,8 @@ const RETRY_CODES = new Set(["40P01", "40001", "55P03", "57014"]);
 const ROW_CLASSES = new Set(["22", "23", "44", "P0", "2F", "38", "39"]);
 
 export function classifyDbFailure(err: unknown): DbFailure {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== "string" || code.length !== 5) return "fatal";
+  const code = errorCode(err);
+  if (code === undefined || code.length !== 5) return "fatal";
   if (RETRY_CODES.has(code)) return "retry";
   if (ROW_CLASSES.has(code.slice(0, 2))) return "row";
   return "fatal";
@@ -71,7 +71,7 @@ export function classifyDbFailure(err: unknown): DbFailure {
 
 /** Explanations for the failures an operator can fix; the password is never part of them. */
 function explain(err: unknown, databaseUrl: string): string {
-  const code = (err as { code?: unknown })?.code;
+  const code = errorCode(err);
   const where = redactUrl(databaseUrl);
   switch (code) {
     case "28P01":
@@ -103,7 +103,7 @@ export async function waitForDatabase(
   } catch (err) {
     throw new DatabaseError(explain(err, databaseUrl), {
       cause: err,
-      code: (err as { code?: string })?.code,
+      code: errorCode(err),
     });
   }
 }

@@ -1,9 +1,9 @@
 // Sink: one transaction per batch. The ledger decides which messages are new; only those become
-// rows (valid) or quarantine entries (rejected). Everything is set-based: one statement per batch
+// rows (valid) or rejection entries (rejected). Everything is set-based: one statement per batch
 // whatever its size (between BEGIN and COMMIT), never a statement per row. A row the database refuses is isolated by
 // splitting the batch, so it never takes its neighbours down with it.
 import type { Pool, PoolClient } from "pg";
-import { DatabaseError, describeError } from "../errors.js";
+import { DatabaseError, describeError, errorCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import {
   type Columns,
@@ -12,32 +12,21 @@ import {
   loginColumnArrays,
   unnestParams,
 } from "../login-columns.js";
+import { retry } from "../retry.js";
 import { checkpoint } from "../test-hooks.js";
-import type { LoginRow, ReceivedMessage, RejectReason, TransformResult } from "../types.js";
+import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
 import { withTransaction } from "./transaction.js";
 
-export interface SinkItem {
-  message: ReceivedMessage;
-  result: TransformResult;
-}
-
-export interface SinkOutcome {
-  inserted: number;
-  /** Messages whose outcome was already committed (redelivery, rerun, overlapping run). */
-  duplicates: number;
-  rejected: Partial<Record<RejectReason, number>>;
-}
-
-/** The quarantine entries' parameters, after the ledger's two and the rows' (one per column + id). */
-function quarantineParams(first: number): string {
+/** The rejection entries' parameters, after the ledger's two and the rows' (one per column + id). */
+function rejectedParams(first: number): string {
   const types = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
   return types.map((t, i) => `$${first + i}::${t}[]`).join(", ");
 }
 
 // The whole batch in one statement (one round trip): claim the message ids in the ledger, then
-// insert rows and quarantine entries for the claimed ids only. The CTEs run on one snapshot; the
+// insert rows and rejection entries for the claimed ids only. The CTEs run on one snapshot; the
 // ids `claimed` inserted reach the other two through its RETURNING list. An id some earlier
 // transaction committed is skipped (a duplicate); one a concurrent transaction holds makes this
 // statement wait for it, then skip it.
@@ -56,10 +45,10 @@ WITH claimed AS (
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
   RETURNING 1
-), quarantined AS (
+), rejections AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
-  SELECT * FROM unnest(${quarantineParams(4 + columns.length)})
+  SELECT * FROM unnest(${rejectedParams(4 + columns.length)})
     AS q(message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
   WHERE message_id IN (SELECT message_id FROM claimed)
   ON CONFLICT (message_id) DO NOTHING
@@ -68,7 +57,7 @@ WITH claimed AS (
 SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT count(*) FROM logins)::int AS inserted,
        (SELECT coalesce(json_object_agg(reason, n), '{}')
-          FROM (SELECT reason, count(*)::int AS n FROM quarantined GROUP BY reason) AS r)
+          FROM (SELECT reason, count(*)::int AS n FROM rejections GROUP BY reason) AS r)
          AS rejected`;
 }
 const LOAD_BATCH_SQL = loadBatchSql();
@@ -85,9 +74,9 @@ const INSERT_LOGINS_SQL = insertLoginsSql();
 const MAX_RETRIES = 5;
 
 export interface SinkOptions {
-  /** Seals the original body of a quarantined message for `etl replay`. */
+  /** Seals the original body of a rejected message for `etl replay`. */
   cipher: BodyCipher;
-  /** The masked payload stored for a message quarantined by the database (db_error). */
+  /** The masked payload stored for a message rejected by the database (db_error). */
   maskPayload: (body: string) => string;
   logger: Logger;
 }
@@ -119,7 +108,7 @@ export class PostgresSink {
 
   /**
    * Commit the batch; if the database refuses one of its rows (a constraint, a trigger), split
-   * it in halves and commit each, down to the single offending message, which is quarantined
+   * it in halves and commit each, down to the single offending message, which is rejected
    * as db_error. One bad row costs about 2·log2(batch) extra transactions, and every good
    * message in the batch still commits.
    */
@@ -129,7 +118,7 @@ export class PostgresSink {
     } catch (err) {
       if (classifyDbFailure(err) !== "row") throw asDatabaseError(err);
       const [only] = items;
-      if (items.length === 1 && only) return this.quarantineDbError(only, err);
+      if (items.length === 1 && only) return this.rejectDbError(only, err);
       const middle = Math.ceil(items.length / 2);
       const left = await this.commitOrSplit(items.slice(0, middle));
       const right = await this.commitOrSplit(items.slice(middle));
@@ -137,19 +126,16 @@ export class PostgresSink {
     }
   }
 
-  private async commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await withTransaction(this.pool, (client) => this.claimAndInsert(client, items));
-      } catch (err) {
-        if (classifyDbFailure(err) !== "retry" || attempt > MAX_RETRIES) throw err;
+  private commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
+    return retry(() => withTransaction(this.pool, (client) => this.claimAndInsert(client, items)), {
+      retries: MAX_RETRIES,
+      shouldRetry: (err) => classifyDbFailure(err) === "retry",
+      onRetry: (err, attempt) =>
         this.options.logger.warn(
-          { code: (err as { code?: string }).code, attempt, size: items.length },
+          { code: errorCode(err), attempt, size: items.length },
           `batch transaction will be retried: ${describeError(err)}`,
-        );
-        await sleep(25 * 2 ** attempt + Math.random() * 25);
-      }
-    }
+        ),
+    });
   }
 
   private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
@@ -193,9 +179,9 @@ export class PostgresSink {
     return committed;
   }
 
-  /** The database refused this message's row: record it in quarantine instead (own transaction). */
-  private async quarantineDbError(item: SinkItem, err: unknown): Promise<Committed> {
-    const code = (err as { code?: string }).code ?? "unknown";
+  /** The database refused this message's row: record it among the rejected messages instead (own transaction). */
+  private async rejectDbError(item: SinkItem, err: unknown): Promise<Committed> {
+    const code = errorCode(err) ?? "unknown";
     // Postgres error messages name constraints and columns; the values in them are at most
     // masked ones (raw ip/device_id never reach the database). err.detail is left out all the
     // same: it can echo a whole row.
@@ -205,9 +191,9 @@ export class PostgresSink {
     );
     this.options.logger.warn(
       { messageId: item.message.messageId, code },
-      "quarantining a message the database refused (db_error)",
+      "rejecting a message the database refused (db_error)",
     );
-    const quarantined: SinkItem = {
+    const rejected: SinkItem = {
       message: item.message,
       result: {
         kind: "rejected",
@@ -217,7 +203,7 @@ export class PostgresSink {
       },
     };
     try {
-      return await this.commitWithRetry([quarantined]);
+      return await this.commitWithRetry([rejected]);
     } catch (again) {
       throw asDatabaseError(again);
     }
@@ -236,11 +222,9 @@ function asDatabaseError(err: unknown): DatabaseError {
   if (err instanceof DatabaseError) return err;
   return new DatabaseError(`Batch transaction failed: ${describeError(err)}`, {
     cause: err,
-    code: (err as { code?: string }).code,
+    code: errorCode(err),
   });
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** All rows in one statement, whatever their number. Shared with `etl replay`. */
 export async function insertLoginRows(

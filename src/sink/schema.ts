@@ -3,11 +3,11 @@
 // version (one SELECT, no DDL, no lock) and migrates only when something is missing, so a run
 // against a current schema works under a role that may not create anything.
 import type { Pool, PoolClient } from "pg";
-import { DatabaseError, describeError, ExitCode } from "../errors.js";
+import { DatabaseError, describeError, ExitCode, errorCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { LOGIN_COLUMNS } from "../login-columns.js";
 import { MIGRATIONS, type Migration } from "./migrations/index.js";
-import { pgCode, withTransaction } from "./transaction.js";
+import { withTransaction } from "./transaction.js";
 
 // Concurrent starts (cron overlap, several machines) may all find a migration missing; they
 // apply it one at a time, and the later ones find it done.
@@ -114,7 +114,7 @@ export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<v
   } catch (err) {
     if (err instanceof DatabaseError) throw err;
     const needed = state.pending.map(describeMigration).join(", ");
-    if (pgCode(err) === "42501") {
+    if (errorCode(err) === "42501") {
       throw new DatabaseError(
         `The database needs schema migration ${needed}, and role "${state.role}" may not apply it ` +
           `(${describeError(err)}): run \`etl init-db\` as the owner of the tables, then run again.`,
@@ -123,14 +123,14 @@ export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<v
     }
     throw new DatabaseError(`Could not apply schema migration ${needed}: ${describeError(err)}`, {
       cause: err,
-      code: pgCode(err),
+      code: errorCode(err),
     });
   }
 }
 
 /** A permission failure names the README's grants; anything else is passed on as it is. */
 function permissionOr(err: unknown, what: string): unknown {
-  if (pgCode(err) !== "42501") return err;
+  if (errorCode(err) !== "42501") return err;
   return new DatabaseError(
     `The database role ${what}: ${describeError(err)}. Grant what README "Least-privilege ` +
       'database role" lists, or run `etl init-db` as the owner of the tables first.',

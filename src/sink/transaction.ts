@@ -2,7 +2,7 @@
 // a connection whose ROLLBACK fails too (server gone, socket dead) is destroyed instead of going
 // back to the pool, where the next batch would pick it up and fail again.
 import type { Pool, PoolClient } from "pg";
-import { DatabaseError, describeError } from "../errors.js";
+import { DatabaseError, describeError, errorCode } from "../errors.js";
 
 export interface TransactionOptions {
   /** End with ROLLBACK even when the body succeeds (`etl replay --dry-run`). */
@@ -20,7 +20,7 @@ export async function withTransaction<T>(
   } catch (err) {
     throw new DatabaseError(`Cannot get a database connection: ${describeError(err)}`, {
       cause: err,
-      code: pgCode(err),
+      code: errorCode(err),
     });
   }
   let broken: Error | undefined;
@@ -37,10 +37,4 @@ export async function withTransaction<T>(
   } finally {
     client.release(broken);
   }
-}
-
-/** The SQLSTATE (or Node socket code) of a failure, if it has one. */
-export function pgCode(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null | undefined)?.code;
-  return typeof code === "string" ? code : undefined;
 }

@@ -16,7 +16,7 @@ export class Receiver {
     private readonly options: ReceiverOptions,
   ) {}
 
-  /** Receive up to `max` (≤ 10) messages; an aborted poll resolves to an empty list. */
+  /** Receive up to `max` (≤ SQS_BATCH_MAX) messages; an aborted poll resolves to an empty list. */
   async receive(max: number, signal: AbortSignal): Promise<ReceivedMessage[]> {
     const { queueUrl, endpoint, waitTimeSeconds, visibilityTimeout } = this.options;
     try {

@@ -8,6 +8,7 @@ import { ChangeMessageVisibilityBatchCommand, type SQSClient } from "@aws-sdk/cl
 import { describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { ReceivedMessage } from "../types.js";
+import { inSqsBatches } from "./sqs-limits.js";
 
 export interface VisibilityKeeperOptions {
   queueUrl: string;
@@ -21,8 +22,6 @@ interface Held {
   /** When SQS will make it visible again, as far as we know (ms since the epoch). */
   visibleAt: number;
 }
-
-const SQS_BATCH_LIMIT = 10;
 
 export class VisibilityKeeper {
   private readonly held = new Map<string, Held>();
@@ -65,9 +64,7 @@ export class VisibilityKeeper {
     try {
       const threshold = Date.now() + (this.options.visibilityTimeout * 1_000) / 2;
       const due = [...this.held.values()].filter((h) => h.visibleAt <= threshold);
-      for (let i = 0; i < due.length; i += SQS_BATCH_LIMIT) {
-        await this.extend(due.slice(i, i + SQS_BATCH_LIMIT));
-      }
+      for (const batch of inSqsBatches(due)) await this.extend(batch);
     } finally {
       this.ticking = false;
     }

@@ -3,7 +3,7 @@
 export { canonicalizeIp } from "./ip.js";
 export type { Masker } from "./mask.js";
 export { createMasker, MIN_KEY_BYTES } from "./mask.js";
-export { maskPayload } from "./quarantine-payload.js";
+export { maskPayload } from "./rejected-payload.js";
 export type { TransformInput } from "./transform.js";
 export { transformMessage } from "./transform.js";
 export { encodeAppVersion } from "./version.js";

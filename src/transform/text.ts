@@ -32,7 +32,7 @@ export function unstorableCharacter(s: string): string | null {
 }
 
 /**
- * Make any string storable, for text we keep only for humans (quarantine):
+ * Make any string storable, for text we keep only for humans (rejected messages):
  * U+0000 becomes the six characters `\u0000` so it stays visible, and lone
  * surrogates become U+FFFD, the usual replacement character.
  */

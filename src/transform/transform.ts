@@ -6,7 +6,7 @@ import type { LoginRow, RejectReason, TransformResult } from "../types.js";
 import { flatten, isJsonObject, MAX_DEPTH } from "./flatten.js";
 import { canonicalizeIp } from "./ip.js";
 import type { Masker } from "./mask.js";
-import { maskPayload, scrubText } from "./quarantine-payload.js";
+import { maskPayload, scrubText } from "./rejected-payload.js";
 import { truncateCodePoints } from "./text.js";
 import { jsonType, validateFields } from "./validate.js";
 import { encodeAppVersion } from "./version.js";

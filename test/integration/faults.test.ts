@@ -1,7 +1,7 @@
 // Fault injection: the process killed at every stage, Postgres restarted mid-run, SQS failing or
 // throttling, partial deletes, visibility expiring under a lock, overlapping runs, signals. After
 // each fault a rerun must leave every valid message in user_logins exactly once, every bad one
-// quarantined exactly once, and the queue empty.
+// rejected exactly once, and the queue empty.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
@@ -64,10 +64,10 @@ async function assertExactlyOnce(
   const twice = rows.rows.filter((r) => r.n > 1).map((r) => r.user_id);
   assert.deepEqual(twice, [], "no message became two rows");
   assert.deepEqual(rows.rows.map((r) => r.user_id).sort(), [...data.valid].sort(), "none lost");
-  const quarantined = await pool.query<{ n: number }>(
+  const rejected = await pool.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM etl.rejected_messages",
   );
-  assert.equal(quarantined.rows[0]?.n, data.invalid, "every bad message quarantined once");
+  assert.equal(rejected.rows[0]?.n, data.invalid, "every bad message rejected once");
   const ledger = await pool.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM etl.processed_messages",
   );

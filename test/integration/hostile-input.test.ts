@@ -1,5 +1,5 @@
 // Hostile message bodies, all in one queue with good ones, drained by one real `etl run`: each is
-// either quarantined exactly once with its reason or loaded with exactly the expected values, and
+// either rejected exactly once with its reason or loaded with exactly the expected values, and
 // none of them stops the run. Messages are identified by the MessageId SQS returned at send.
 //
 // The same test runs against fauxqs, moto and LocalStack (test/support/sqs-target.ts). What they
@@ -79,7 +79,7 @@ after(async () => {
 });
 
 describe("hostile input", () => {
-  test("every hostile body is quarantined once with its reason or loaded exactly as sent; the run survives all of them", async (t) => {
+  test("every hostile body is rejected once with its reason or loaded exactly as sent; the run survives all of them", async (t) => {
     const { url, pool } = await h.freshDatabase();
     const queue = await h.createQueue();
 
@@ -572,10 +572,10 @@ describe("hostile input", () => {
     const outcomeOf = new Map(ledger.rows.map((r) => [r.message_id, r.outcome]));
     assert.equal(ledger.rows.length, total);
 
-    const quarantine = await pool.query<{ message_id: string; reason: string; detail: string }>(
+    const rejectedRows = await pool.query<{ message_id: string; reason: string; detail: string }>(
       "SELECT message_id, reason, detail FROM etl.rejected_messages",
     );
-    const rejectedById = new Map(quarantine.rows.map((r) => [r.message_id, r]));
+    const rejectedById = new Map(rejectedRows.rows.map((r) => [r.message_id, r]));
     const rows = await pool.query<Row & { create_date: string }>(
       `SELECT user_id, device_type, masked_ip, masked_device_id, locale, app_version,
               create_date::text AS create_date
@@ -586,7 +586,7 @@ describe("hostile input", () => {
 
     const expectLoaded = (what: string, messageId: string, expected: Row) => {
       assert.equal(outcomeOf.get(messageId), "loaded", `${what}: ledger outcome`);
-      assert.equal(rejectedById.get(messageId), undefined, `${what}: not quarantined`);
+      assert.equal(rejectedById.get(messageId), undefined, `${what}: not rejected`);
       const found = rowsByUser.get(expected.user_id) ?? [];
       assert.equal(found.length, 1, `${what}: exactly one row`);
       assert.deepEqual(found[0], { ...expected, create_date: todayUtc() }, what);
@@ -600,7 +600,7 @@ describe("hostile input", () => {
         continue;
       }
       const entry = rejectedById.get(messageId);
-      assert.ok(entry, `${c.name}: quarantined`);
+      assert.ok(entry, `${c.name}: rejected`);
       assert.equal(entry.reason, c.expected.reason, `${c.name}: reason (detail: ${entry.detail})`);
       if (c.expected.detail) assert.match(entry.detail, c.expected.detail, c.name);
       assert.equal(outcomeOf.get(messageId), "rejected", `${c.name}: ledger outcome`);

@@ -22,7 +22,7 @@ interface Hostile {
   body: string;
   /** The raw PII values inside the body. */
   pii: string[];
-  /** "loaded", or the quarantine reason. */
+  /** "loaded", or the rejected messages reason. */
   outcome: string;
 }
 

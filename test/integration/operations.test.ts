@@ -47,16 +47,16 @@ describe("operator commands", () => {
     const run = await runCli(["run", ...flags], env);
     assert.equal(run.code, 0, run.stderr);
     const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
-    const quarantined = await pool.query<{ n: number }>(
+    const rejectedRows = await pool.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM etl.rejected_messages",
     );
     const loaded = rows.rows[0]?.n ?? 0;
-    const rejected = quarantined.rows[0]?.n ?? 0;
+    const rejected = rejectedRows.rows[0]?.n ?? 0;
     assert.equal(loaded + rejected, 37);
-    assert.ok(rejected >= 1, "the wrong-shape line from the file is quarantined");
+    assert.ok(rejected >= 1, "the wrong-shape line from the file is rejected");
   });
 
-  test("status reports queue depth, the dead-letter queue, rows, quarantine and the last run", async () => {
+  test("status reports queue depth, the dead-letter queue, rows, rejected messages and the last run", async () => {
     const { url } = await h.freshDatabase();
     const dlq = await h.createQueue();
     const dlqArn = await h.queueArn(dlq.url);
@@ -105,7 +105,7 @@ describe("operator commands", () => {
     assert.match(result.stdout, /database: unreachable\n\s+Cannot connect to Postgres/);
   });
 
-  test("rejected lists quarantine by reason with masked payloads", async () => {
+  test("rejected lists rejected messages by reason with masked payloads", async () => {
     const { url } = await h.freshDatabase();
     const queue = await h.createQueue();
     const badIp = JSON.stringify({ ...VALID, user_id: "bad-version", app_version: "v2" });
@@ -129,10 +129,10 @@ describe("operator commands", () => {
     assert.equal(parsed.messages[0].reason, "invalid_json");
   });
 
-  test("replay loads quarantined messages that now pass, exactly once, and keeps the rest", async () => {
+  test("replay loads rejected messages that now pass, exactly once, and keeps the rest", async () => {
     const { url, pool } = await h.freshDatabase();
     const queue = await h.createQueue();
-    // Quarantine three messages through a real run...
+    // Rejected messages three messages through a real run...
     await h.send(queue.url, [
       JSON.stringify({ ...VALID, user_id: "still-bad", app_version: "v2" }),
       "not json",

@@ -47,7 +47,7 @@ async function addTrigger(pool: pg.Pool, name: string, level: "ROW" | "STATEMENT
 }
 
 describe("one bad row never sinks its neighbours", () => {
-  test("a trigger that raises for one user_id: 99 rows, 1 quarantined with its SQLSTATE, exit 0", async () => {
+  test("a trigger that raises for one user_id: 99 rows, 1 rejected with its SQLSTATE, exit 0", async () => {
     const { url, pool } = await preparedDatabase();
     await addTrigger(
       pool,
@@ -67,19 +67,17 @@ describe("one bad row never sinks its neighbours", () => {
     const result = await runCli(["run", "--batch-size", "100"], h.env(url, queue.name));
     assert.equal(result.code, 0, result.stderr);
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 99);
-    const quarantined = await pool.query(
-      "SELECT reason, detail, payload FROM etl.rejected_messages",
-    );
-    assert.equal(quarantined.rows.length, 1);
-    assert.equal(quarantined.rows[0].reason, "db_error");
-    assert.match(quarantined.rows[0].detail, /SQLSTATE P0001: user u-42 is blocked by policy/);
-    assert.ok(!quarantined.rows[0].payload.includes("10.0.0.1"), "the payload is masked");
+    const rejected = await pool.query("SELECT reason, detail, payload FROM etl.rejected_messages");
+    assert.equal(rejected.rows.length, 1);
+    assert.equal(rejected.rows[0].reason, "db_error");
+    assert.match(rejected.rows[0].detail, /SQLSTATE P0001: user u-42 is blocked by policy/);
+    assert.ok(!rejected.rows[0].payload.includes("10.0.0.1"), "the payload is masked");
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 100);
     assert.deepEqual(summaryOf(result).rejected, { db_error: 1 });
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
   });
 
-  test("a CHECK constraint a DBA added: only the violating message is quarantined", async () => {
+  test("a CHECK constraint a DBA added: only the violating message is rejected", async () => {
     const { url, pool } = await preparedDatabase();
     await pool.query(
       "ALTER TABLE user_logins ADD CONSTRAINT locale_upper CHECK (locale = upper(locale))",
@@ -100,7 +98,7 @@ describe("one bad row never sinks its neighbours", () => {
     assert.match(q.rows[0].detail, /SQLSTATE 23514: .*locale_upper/);
   });
 
-  test("a deadlock is retried, not quarantined", async () => {
+  test("a deadlock is retried, not rejected", async () => {
     const { url, pool } = await preparedDatabase();
     // The first INSERT statement fails as a deadlock victim would (SQLSTATE 40P01); a sequence
     // is used because it is not rolled back with the failed transaction.

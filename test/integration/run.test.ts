@@ -25,7 +25,7 @@ after(async () => {
 });
 
 describe("etl run", () => {
-  test("loads a Fetch-like queue: rows, masks, versions, null locales, dates; quarantines wrong shapes", async () => {
+  test("loads a Fetch-like queue: rows, masks, versions, null locales, dates; rejects wrong shapes", async () => {
     const { url, pool } = await h.freshDatabase();
     const queue = await h.createQueue();
     const sample = generateSample({ count: 400, seed: 7 });
@@ -89,7 +89,7 @@ describe("etl run", () => {
     assert.deepEqual(summary.rejected, { missing_user_id: wrongShapes });
   });
 
-  test("poison bodies are quarantined with their reason while the rest of the run continues", async () => {
+  test("poison bodies are rejected with their reason while the rest of the run continues", async () => {
     const { url, pool } = await h.freshDatabase();
     const queue = await h.createQueue();
     const good = (id: string, extra: Record<string, unknown> = {}) =>
@@ -132,7 +132,7 @@ describe("etl run", () => {
     await h.send(queue.url, bodies);
 
     // A consumer that commits and then dies before deleting: the real receiver and sink, with the
-    // acknowledge stage left out and a short visibility timeout so the messages come back.
+    // delete stage left out and a short visibility timeout so the messages come back.
     const crashed = await commitWithoutDeleting(h, url, queue.url, 3);
     assert.equal(crashed.summary.received, 60);
     assert.equal(crashed.summary.deleted, 0);
@@ -150,11 +150,11 @@ describe("etl run", () => {
     assert.equal(summary.deleted, summary.received);
 
     const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
-    const quarantined = await pool.query<{ n: number }>(
+    const rejected = await pool.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM etl.rejected_messages",
     );
     assert.equal(rows.rows[0]?.n, crashed.summary.inserted);
-    assert.equal(quarantined.rows[0]?.n, crashed.summary.rejectedTotal);
+    assert.equal(rejected.rows[0]?.n, crashed.summary.rejectedTotal);
     assert.equal(crashed.summary.inserted + crashed.summary.rejectedTotal, 60);
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
 

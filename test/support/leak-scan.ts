@@ -63,7 +63,7 @@ export interface DatabaseDump {
  * Every row of every table in every non-system schema, enumerated from pg_catalog, as
  * `t::text`. bytea renders as hex there, which would hide a plaintext body stored as bytes, so
  * every bytea column is also fetched as bytes and decoded (UTF-16LE at both byte alignments,
- * since the quarantine cipher works on UTF-16 code units).
+ * since the rejected-body cipher works on UTF-16 code units).
  *
  * Why not pg_dump: the system pg_dump here is version 15 and the embedded server is 17, and
  * pg_dump refuses servers newer than itself. `compatiblePgDump` runs it when it can; this dump is

@@ -3,7 +3,7 @@
 moto 5.2.5 serves each request on its own thread, and its SQS backend mutates shared state with
 no lock: two concurrent ReceiveMessage calls can hand out the same message, and two concurrent
 DeleteMessage(Batch) calls each rebuild the queue's message list from their own snapshot, so one
-of the deletes is lost and an acknowledged message comes back (seen in our suite, about once a
+of the deletes is lost and a deleted message comes back (seen in our suite, about once a
 run). Real SQS does neither in normal operation, so tests that count messages would fail at
 random. This runs the same moto_server with one lock around every SQS backend call, released
 while a long poll waits (so a SendMessage can end the wait). Arguments are moto_server's.

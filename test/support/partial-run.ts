@@ -1,4 +1,4 @@
-// A run of the real stages with the acknowledge stage left out: what a consumer that commits and
+// A run of the real stages with the delete stage left out: what a consumer that commits and
 // then dies before deleting leaves behind. Used to prove that redelivery is harmless.
 import { SQSClient } from "@aws-sdk/client-sqs";
 import pino from "pino";
@@ -44,7 +44,7 @@ export async function commitWithoutDeleting(
         receive: (max, signal) => receiver.receive(max, signal),
         transform: (m) => transformMessage(m, masker),
         write: (items) => sink.write(items),
-        acknowledge: async () => ({ deleted: 0, failed: 0, stale: 0 }),
+        delete: async () => ({ deleted: 0, failed: 0, stale: 0 }),
       },
       {
         // One poller: moto may hand one message to two concurrent polls, and the test counts.

@@ -1,5 +1,5 @@
 // Sending bodies and learning each one's SQS MessageId, so a test can find the outcome of one
-// particular message in the ledger or the quarantine (harness.send only returns a count).
+// particular message in the ledger or the rejected messages (harness.send only returns a count).
 // Also a raw JSON-protocol SendMessage for bytes the AWS SDK cannot send (invalid UTF-8).
 import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { batchIndices } from "../../src/sample/send.js";

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
-import { loadConfig, redactUrl, settingsFromFlags } from "../../src/config.js";
+import { Option } from "commander";
+import { flagName } from "../../src/command-spec.js";
+import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
+import { loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 const KEY = "k".repeat(32);
@@ -14,7 +18,6 @@ describe("loadConfig", () => {
     assert.equal(c.sqsEndpoint, undefined);
     assert.equal(c.logLevel, "info");
     assert.equal(c.maxMessages, undefined);
-    assert.equal(c.dryRun, false);
     assert.deepEqual(c.piiHashKey, Buffer.from(KEY));
   });
 
@@ -91,28 +94,50 @@ describe("redactUrl", () => {
   });
 });
 
-describe("settingsFromFlags", () => {
-  test("maps every commander flag name to its setting, including renamed ones", () => {
-    const flags = {
-      endpoint: "http://localhost:4566",
-      queue: "q",
-      queueUrl: "http://x/1/q",
-      databaseUrl: "postgres://d",
-      batchSize: "5",
-      maxRuntime: "60",
-      startupWait: "3",
-      dryRun: true,
-      json: true, // a command's own flag: not a setting, ignored
-    };
-    assert.deepEqual(settingsFromFlags(flags), {
-      sqsEndpoint: "http://localhost:4566",
-      queueName: "q",
-      queueUrl: "http://x/1/q",
-      databaseUrl: "postgres://d",
-      batchSize: "5",
-      maxRuntimeSeconds: "60",
-      startupWaitSeconds: "3",
-      dryRun: true,
-    });
+describe("settings and command flags, declared once", () => {
+  const settings = Object.values(SETTINGS);
+
+  test("every setting has its own flag and variable, and the README's table lists each", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+    assert.equal(new Set(settings.map((s) => s.flag)).size, settings.length);
+    assert.equal(new Set(settings.map((s) => s.env)).size, settings.length);
+    for (const s of settings) {
+      assert.match(readme, new RegExp(`\\| \`${s.env}\` \\| \`${s.flag}\` \\|`), s.env);
+    }
+  });
+
+  test("a command reads only its own settings: a bad one it does not take is not an error", () => {
+    const env = { ETL_BATCH_SIZE: "not a number", DATABASE_URL: "postgres://db/x" };
+    const c = loadConfig({}, env, { requireKey: false, groups: ["database", "common"] });
+    assert.equal(c.databaseUrl, "postgres://db/x");
+    assert.equal(c.batchSize, 200, "a setting outside the groups keeps its default");
+    assert.throws(() => loadConfig({}, env, { requireKey: false }), /ETL_BATCH_SIZE/);
+    assert.equal(
+      loadConfig({}, { PII_HASH_KEY: "short" }, { requireKey: false }).piiHashKey,
+      undefined,
+      "a command that does not mask never reads the key",
+    );
+  });
+
+  test("a command's own default sits between the environment and the global default", () => {
+    const options = { requireKey: false, defaults: { logLevel: "warn" as const } };
+    assert.equal(loadConfig({}, {}, options).logLevel, "warn");
+    assert.equal(loadConfig({}, { LOG_LEVEL: "debug" }, options).logLevel, "debug");
+  });
+
+  test("each command's flags are distinct from its settings' flags and keep their key's name", async () => {
+    for (const [name, entry] of Object.entries(COMMANDS) as [string, CommandEntry][]) {
+      const { command } = await entry.load();
+      const settingFlags = settingsOf(command.settings).map((s): string => SETTINGS[s].flag);
+      for (const [key, flag] of Object.entries(command.flags)) {
+        const option = new Option(`${flagName(key)}${flag.arg ? ` ${flag.arg}` : ""}`, flag.help);
+        assert.equal(option.attributeName(), key, `${name} ${flagName(key)}`);
+        assert.ok(
+          !settingFlags.includes(flagName(key)),
+          `${name} ${flagName(key)} shadows a setting`,
+        );
+      }
+      assert.ok(command.examples.length > 0, `${name} has an example`);
+    }
   });
 });

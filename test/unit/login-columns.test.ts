@@ -35,7 +35,7 @@ describe("user_logins columns, declared once", () => {
     assert.equal(squash(statement), squash(BRIEF_DDL));
   });
 
-  test("the batch statement numbers its parameters from the list: ledger, rows, quarantine", () => {
+  test("the batch statement numbers its parameters from the list: ledger, rows, rejected messages", () => {
     const params = (sql: string) =>
       [...sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)].map((m) => `${m[1]}:${m[2]}`);
     assert.deepEqual(params(loadBatchSql()), [
@@ -76,7 +76,7 @@ describe("user_logins columns, declared once", () => {
     assert.match(
       batch,
       /unnest\(\$12::text\[\], [^)]*\$18::timestamptz\[\]\) AS q\(/,
-      "quarantine parameters move up",
+      "rejected messages parameters move up",
     );
     assert.match(
       squash(insertLoginsSql(SCRATCH)),

@@ -68,7 +68,7 @@ function fakeQueue(total: number, over: Partial<Stages> = {}, body = "{}") {
       events.push(`commit:${items.length}`);
       return { inserted: items.length, duplicates: 0, rejected: {} };
     },
-    acknowledge: async (messages) => {
+    delete: async (messages) => {
       for (const m of messages) {
         assert.ok(committed.has(m.messageId), `deleted ${m.messageId} before its commit`);
         deleted.add(m.messageId);

@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS etl.processed_messages (
 CREATE INDEX IF NOT EXISTS processed_messages_processed_at_idx
   ON etl.processed_messages (processed_at);
 
--- Quarantine: messages that could not become a row, with why. payload is the body with ip and
+-- Rejected messages: messages that could not become a row, with why. payload is the body with ip and
 -- device_id masked, for people to read; body_sealed is the original body encrypted with a key
 -- derived from PII_HASH_KEY, for \`etl replay\` (see sink/body-cipher.ts).
 CREATE TABLE IF NOT EXISTS etl.rejected_messages (

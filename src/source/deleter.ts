@@ -1,4 +1,4 @@
-// Acknowledge: delete messages whose outcome is committed. Called only after COMMIT, so a delete
+// Delete: remove from SQS the messages whose outcome is committed. Called only after COMMIT, so a delete
 // that never happens costs a redelivery, which the ledger turns into a no-op, never a lost row.
 import {
   type BatchResultErrorEntry,
@@ -7,16 +7,10 @@ import {
 } from "@aws-sdk/client-sqs";
 import { describeError } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { retry } from "../retry.js";
 import { checkpoint } from "../test-hooks.js";
-import type { ReceivedMessage } from "../types.js";
-
-export interface DeleteOutcome {
-  deleted: number;
-  /** Gave up on these after retries; they will be redelivered and skipped as duplicates. */
-  failed: number;
-  /** The receipt handle had expired (someone else received the message since): nothing to do. */
-  stale: number;
-}
+import type { DeleteOutcome, ReceivedMessage } from "../types.js";
+import { inSqsBatches } from "./sqs-limits.js";
 
 export interface DeleterOptions {
   queueUrl: string;
@@ -24,8 +18,6 @@ export interface DeleterOptions {
   /** Attempts per entry, on top of the SDK's own retries of whole requests. */
   attempts?: number;
 }
-
-const SQS_BATCH_LIMIT = 10;
 
 export class Deleter {
   private readonly attempts: number;
@@ -38,12 +30,8 @@ export class Deleter {
   }
 
   async delete(messages: readonly ReceivedMessage[]): Promise<DeleteOutcome> {
-    const chunks: ReceivedMessage[][] = [];
-    for (let i = 0; i < messages.length; i += SQS_BATCH_LIMIT) {
-      chunks.push(messages.slice(i, i + SQS_BATCH_LIMIT));
-    }
     const outcomes = await Promise.all(
-      chunks.map(async (chunk, i) => {
+      inSqsBatches(messages).map(async (chunk, i) => {
         if (i > 0) await checkpoint("mid_delete");
         return this.deleteChunk(chunk);
       }),
@@ -58,11 +46,21 @@ export class Deleter {
     );
   }
 
-  private async deleteChunk(chunk: ReceivedMessage[]): Promise<DeleteOutcome> {
+  /**
+   * One DeleteMessageBatch of up to ten, then again for the entries that failed (not the whole
+   * batch), under the shared retry policy. An expired receipt handle is not retried: someone
+   * else holds the message now, and the ledger makes their copy a no-op.
+   */
+  private async deleteChunk(chunk: readonly ReceivedMessage[]): Promise<DeleteOutcome> {
     const outcome: DeleteOutcome = { deleted: 0, failed: 0, stale: 0 };
-    let pending = chunk;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const entries = pending.map((m, i) => ({ Id: String(i), ReceiptHandle: m.receiptHandle }));
+    let pending: { message: ReceivedMessage; code?: string | undefined; why?: string }[] =
+      chunk.map((message) => ({ message }));
+    const attempt = async () => {
+      const batch = pending;
+      const entries = batch.map((p, i) => ({
+        Id: String(i),
+        ReceiptHandle: p.message.receiptHandle,
+      }));
       let failures: BatchResultErrorEntry[];
       try {
         const out = await this.client.send(
@@ -79,27 +77,37 @@ export class Deleter {
           Message: describeError(err),
         }));
       }
-      const retry: ReceivedMessage[] = [];
+      pending = [];
       for (const f of failures) {
-        const message = pending[Number(f.Id)];
-        if (!message) continue;
+        const item = batch[Number(f.Id)];
+        if (!item) continue;
         if (f.Code === "ReceiptHandleIsInvalid" || f.Code === "InvalidParameterValue") {
           outcome.stale++;
-        } else if (attempt < this.attempts) {
-          retry.push(message);
         } else {
-          outcome.failed++;
-          this.logger.warn(
-            { messageId: message.messageId, code: f.Code, endpoint: this.options.endpoint },
-            `DeleteMessageBatch gave up on a message after ${attempt} attempts: ${f.Message ?? f.Code}`,
-          );
+          pending.push({ message: item.message, code: f.Code, why: f.Message ?? f.Code });
         }
       }
-      pending = retry;
-      if (pending.length > 0) await sleep(100 * 2 ** attempt);
+      if (pending.length > 0) throw new EntriesFailed();
+    };
+    try {
+      await retry(attempt, {
+        retries: this.attempts - 1,
+        minDelayMs: 200,
+        shouldRetry: (err) => err instanceof EntriesFailed,
+      });
+    } catch (err) {
+      if (!(err instanceof EntriesFailed)) throw err;
+      for (const { message, code, why } of pending) {
+        outcome.failed++;
+        this.logger.warn(
+          { messageId: message.messageId, code, endpoint: this.options.endpoint },
+          `DeleteMessageBatch gave up on a message after ${this.attempts} attempts: ${why}`,
+        );
+      }
     }
     return outcome;
   }
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Some entries of a batch are still not deleted (an internal signal to retry them). */
+class EntriesFailed extends Error {}

@@ -1,4 +1,4 @@
-// Reading the quarantine (`etl rejected`) and replaying it through the current transform
+// Reading the rejected messages (`etl rejected`) and replaying them through the current transform
 // (`etl replay`). The SQL lives here, beside the code that runs it.
 import type { Pool } from "pg";
 import type { RejectReason, TransformResult } from "../types.js";
@@ -6,7 +6,7 @@ import type { BodyCipher } from "./body-cipher.js";
 import { insertLoginRows } from "./postgres-sink.js";
 import { withTransaction } from "./transaction.js";
 
-export interface QuarantineEntry {
+export interface RejectedEntry {
   message_id: string;
   reason: string;
   detail: string;
@@ -29,8 +29,8 @@ export async function countRejectedByReason(
 export async function listRejected(
   pool: Pool,
   options: { reason: string | undefined; limit: number },
-): Promise<QuarantineEntry[]> {
-  const result = await pool.query<QuarantineEntry>(
+): Promise<RejectedEntry[]> {
+  const result = await pool.query<RejectedEntry>(
     `SELECT message_id, reason, detail, payload, receive_count, sent_at, rejected_at
        FROM etl.rejected_messages
       WHERE $1::text IS NULL OR reason = $1
@@ -43,7 +43,7 @@ export async function listRejected(
 
 export interface ReplayOutcome {
   examined: number;
-  /** Now valid: inserted into user_logins and removed from quarantine. */
+  /** Now valid: inserted into user_logins and removed from the rejected messages. */
   loaded: number;
   /** Still invalid, by their (possibly new) reason; their reason and detail are updated. */
   stillRejected: Partial<Record<RejectReason, number>>;
@@ -67,7 +67,7 @@ SELECT message_id, body_sealed, (extract(epoch FROM sent_at) * 1000)::float8 AS 
  LIMIT $3
    FOR UPDATE`;
 
-const LEAVE_QUARANTINE_SQL = `
+const LOAD_REPLAYED_SQL = `
 WITH gone AS (DELETE FROM etl.rejected_messages WHERE message_id = ANY($1::text[]) RETURNING message_id)
 UPDATE etl.processed_messages p SET outcome = 'loaded' FROM gone WHERE p.message_id = gone.message_id`;
 
@@ -78,11 +78,11 @@ UPDATE etl.rejected_messages r
  WHERE r.message_id = u.message_id`;
 
 /**
- * Run quarantined messages through `transform` again, a chunk per transaction: in each, the
- * messages that now pass are inserted into user_logins and leave quarantine together, so each is
+ * Run rejected messages through `transform` again, a chunk per transaction: in each, the
+ * messages that now pass are inserted into user_logins and leave the rejected messages together, so each is
  * loaded exactly once however often replay runs.
  */
-export async function replayQuarantine(
+export async function replayRejected(
   pool: Pool,
   options: ReplayOptions,
   transform: (body: string, sentTimestamp: number | undefined) => TransformResult,
@@ -125,7 +125,7 @@ export async function replayQuarantine(
           }
         }
         await insertLoginRows(client, rows);
-        if (loadedIds.length > 0) await client.query(LEAVE_QUARANTINE_SQL, [loadedIds]);
+        if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
         if (still.length > 0) {
           await client.query(UPDATE_REASON_SQL, [
             still.map((s) => s.id),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createMasker, maskPayload } from "../../src/transform/index.js";
-import { scrubText } from "../../src/transform/quarantine-payload.js";
+import { scrubText } from "../../src/transform/rejected-payload.js";
 import { expectedMask, KEY } from "./transform-helpers.js";
 
 const masker = createMasker(KEY);

@@ -3,7 +3,7 @@
 // Rule: no raw PII may land in any table, not even inside a body we could not
 // parse. So every ip and device id we can recognise is replaced by
 // "hmac:<mask>", using the same masker as the rows: an engineer can still see
-// that a quarantined message came from the same device as some loaded row,
+// that a rejected message came from the same device as some loaded row,
 // without ever seeing the device id itself.
 
 import { isIPv6 } from "node:net";

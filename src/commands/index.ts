@@ -1,0 +1,55 @@
+// Every command, with the one line `etl --help` shows. Each module declares the rest of its
+// command line (flags, help, examples, handler) as `command`; it is imported only when that
+// command runs, so `etl --version` and `etl --help` load none of them.
+import type { CommandSpec } from "../command-spec.js";
+
+export interface CommandEntry {
+  summary: string;
+  load: () => Promise<{ command: CommandSpec }>;
+}
+
+export const COMMANDS = {
+  run: {
+    summary: "drain the queue into user_logins (what cron runs)",
+    load: () => import("./run.js"),
+  },
+  "init-db": {
+    summary: "apply the schema migrations the database lacks (idempotent)",
+    load: () => import("./init-db.js"),
+  },
+  "init-queue": {
+    summary: "create the queue and a dead-letter queue with a redrive policy (idempotent)",
+    load: () => import("./init-queue.js"),
+  },
+  seed: {
+    summary: "send sample login events (or a file's lines) to the queue",
+    load: () => import("./seed.js"),
+  },
+  status: {
+    summary:
+      "queue depth (waiting, in flight, dead-letter), rows loaded, rejected messages, last run",
+    load: () => import("./status.js"),
+  },
+  rejected: {
+    summary: "rejected messages by reason, with masked payloads",
+    load: () => import("./rejected.js"),
+  },
+  replay: {
+    summary: "re-run rejected messages through the current transform; load those that pass",
+    load: () => import("./replay.js"),
+  },
+  prune: {
+    summary: "delete ledger rows older than the queue's message retention",
+    load: () => import("./prune.js"),
+  },
+  keygen: {
+    summary: "print a new random PII_HASH_KEY (32 random bytes, hex)",
+    load: () => import("./keygen.js"),
+  },
+  demo: {
+    summary: "the whole pipeline on embedded Postgres and an in-process SQS emulator",
+    load: () => import("./demo.js"),
+  },
+} satisfies Record<string, CommandEntry>;
+
+export type CommandName = keyof typeof COMMANDS;
