@@ -94,7 +94,7 @@ async function showResults(url: string, say: (line?: string) => void): Promise<v
     console.table(await sampleLogins(pool, 5));
     say("Devices seen more than once: duplicates stay visible without revealing the device id:");
     console.table(await repeatedDevices(pool, 5));
-    say("Rejected in etl.rejected_messages (nothing is dropped):");
+    say("Rejected messages, in etl.rejected_messages (nothing is dropped):");
     console.table(
       (await countRejectedByReason(pool)).map(({ reason, count }) => ({ reason, messages: count })),
     );
