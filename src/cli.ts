@@ -4,7 +4,7 @@
 // about any one command is written in this file.
 import { readFileSync } from "node:fs";
 import nodeModule from "node:module";
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { type CommandSpec, flagName } from "./command-spec.js";
 import { COMMANDS } from "./commands/index.js";
 import type { CliFlags } from "./config.js";
@@ -42,6 +42,17 @@ for (const [name, entry] of Object.entries(COMMANDS)) {
 
 await program.parseAsync(process.argv);
 
+/** A flag given twice is a usage error: commander would silently keep the last value. */
+function once(option: Option): Option {
+  if (!option.required) return option; // a switch: repeating it changes nothing
+  let given = false;
+  return option.argParser((value: string) => {
+    if (given) throw new InvalidArgumentError("it is given more than once.");
+    given = true;
+    return value;
+  });
+}
+
 /** The command's settings and flags as commander options, its help, and its action. */
 async function define(cmd: Command, spec: CommandSpec): Promise<void> {
   const { SETTINGS, settingsOf } = await import("./config.js");
@@ -55,7 +66,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
     if (flag.required) option.makeOptionMandatory();
     return { key, flag, option };
   });
-  for (const { option } of [...flags, ...settings]) cmd.addOption(option);
+  for (const { option } of [...flags, ...settings]) cmd.addOption(once(option));
 
   const examples = spec.examples.map((e) => `  $ ${e}`).join("\n");
   const sections = [

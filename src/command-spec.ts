@@ -63,10 +63,19 @@ export function flagName(key: string): string {
   return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 }
 
+/**
+ * Decimal digits only, surrounding spaces allowed: Number() alone would also take "0x10", "1e3"
+ * and "" (as 0), none of which an operator means as a count of seconds or messages.
+ */
+export function parseDecimal(raw: string): number {
+  const text = raw.trim();
+  return /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+}
+
 /** A whole-number flag within bounds; anything else is a usage error (exit 2). */
 export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (raw: string, flag: string): number => {
-    const n = raw.trim() === "" ? Number.NaN : Number(raw);
+    const n = parseDecimal(raw);
     if (!Number.isSafeInteger(n) || n < min || n > max) {
       const range =
         max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`;

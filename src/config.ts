@@ -4,6 +4,7 @@
 // valibot rather than zod: same job here, but it loads in ~9 ms instead of ~60-90 ms, and every
 // cron run pays start-up (README "Performance").
 import * as v from "valibot";
+import { parseDecimal } from "./command-spec.js";
 import { ConfigError } from "./errors.js";
 import { MIN_KEY_BYTES } from "./transform/mask.js";
 
@@ -11,7 +12,7 @@ const int = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
   return v.pipe(
     v.union([v.string(), v.number()], message),
-    v.transform((raw) => (typeof raw === "string" && raw.trim() === "" ? Number.NaN : Number(raw))),
+    v.transform((raw) => (typeof raw === "string" ? parseDecimal(raw) : raw)),
     v.integer(message),
     v.minValue(min, message),
     v.maxValue(max, message),
@@ -113,6 +114,26 @@ export const SETTINGS = {
       ),
     ),
   }),
+  // A database that stops answering must fail a statement, not hang the run: a silent network
+  // path (a dropped NAT entry, a frozen proxy) otherwise leaves a query waiting forever.
+  dbConnectTimeoutSeconds: setting({
+    env: "ETL_DB_CONNECT_TIMEOUT",
+    flag: "--db-connect-timeout",
+    arg: "<s>",
+    help: "give up on opening a database connection after this long",
+    group: "database",
+    default: 10,
+    schema: int(1, 600),
+  }),
+  dbStatementTimeoutSeconds: setting({
+    env: "ETL_DB_STATEMENT_TIMEOUT",
+    flag: "--db-statement-timeout",
+    arg: "<s>",
+    help: "longest a statement (lock waits included) or an idle transaction may take",
+    group: "database",
+    default: 120,
+    schema: int(1, 3600),
+  }),
   // 8: throughput grows almost linearly with pollers up to 8 when SQS is 20 ms away, then the
   // main thread saturates (README "Performance").
   concurrency: setting({
@@ -168,6 +189,15 @@ export const SETTINGS = {
     group: "run",
     default: undefined,
     schema: int(1, 7 * 24 * 3600),
+  }),
+  stopGraceSeconds: setting({
+    env: "ETL_STOP_GRACE",
+    flag: "--stop-grace",
+    arg: "<s>",
+    help: "after --max-runtime, a signal or a failure: how long in-flight batches may finish",
+    group: "run",
+    default: 20,
+    schema: int(0, 3600),
   }),
   logLevel: setting({
     env: "LOG_LEVEL",

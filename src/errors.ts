@@ -33,6 +33,12 @@ export class SqsError extends Error {
   }
 }
 
+/** No AWS credentials, or credentials AWS refuses or that may not use the queue: configuration. */
+export class SqsAccessError extends SqsError {
+  override name = "SqsAccessError";
+  override readonly exitCode = ExitCode.USAGE;
+}
+
 /** The queue does not exist: almost always a wrong name, URL, region or endpoint. */
 export class QueueNotFoundError extends SqsError {
   override name = "QueueNotFoundError";

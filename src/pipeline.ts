@@ -41,11 +41,19 @@ export interface PipelineOptions {
   /**
    * Stop receiving while this many characters of message bodies are held. The count bound alone
    * would let 640 messages of 256 KiB (or 1 MiB) each pile up; this keeps memory flat for large
-   * messages too. It can be exceeded by at most one receive per poller.
+   * messages too. It can be exceeded by at most one receive per poller. A batch is also cut by
+   * characters (see maxBatchChars), so what one transaction sends is bounded as well.
    */
   maxHeldChars: number;
   maxMessages: number | undefined;
   maxRuntimeSeconds: number | undefined;
+  /**
+   * Once the run stops (a limit, a signal, a failure), how long batches in flight may take to
+   * finish. After that the run gives up on them: what they hold is abandoned to its visibility
+   * timeout, and the run ends (exit 1), so neither --max-runtime nor SIGTERM waits on a
+   * database that stopped answering.
+   */
+  stopGraceMs: number;
   dryRun: boolean;
   /** Called every progressIntervalMs with the counters so far (progress bar, periodic log). */
   onProgress?: ((summary: RunSummary) => void) | undefined;
@@ -79,11 +87,19 @@ class Pipeline {
   /** Receives under way, counted against capacity and --max-messages before they return. */
   private reserved = 0;
   private readonly maxInFlight: number;
+  /** A batch is full at batchSize messages or at this many body characters, whichever first. */
+  private readonly maxBatchChars: number;
   private buffer: ReceivedMessage[] = [];
   private lingerTimer: NodeJS.Timeout | undefined;
   private readonly batches = new Set<Promise<void>>();
   private readonly writeSlots: Semaphore;
   private capacityWaiters: (() => void)[] = [];
+  private graceTimer: NodeJS.Timeout | undefined;
+  private endGrace: () => void = () => {};
+  // Not Promise.withResolvers: Node 20 lacks it.
+  private readonly graceOver = new Promise<"grace_over">((resolve) => {
+    this.endGrace = () => resolve("grace_over");
+  });
 
   constructor(
     private readonly stages: Stages,
@@ -95,6 +111,10 @@ class Pipeline {
     // poller has a receive outstanding; more would only add memory and visibility-timeout risk.
     this.maxInFlight =
       options.batchSize * (options.writeConcurrency + 1) + options.concurrency * SQS_BATCH_MAX;
+    // The same budget in characters: every writer busy with a full batch, one filling, and room
+    // for the receives under way. A batch's parameters (sealed bodies, masked payloads) are then
+    // a bounded multiple of this, whatever the messages hold.
+    this.maxBatchChars = Math.floor(options.maxHeldChars / (options.writeConcurrency + 2));
   }
 
   async run(externalStop?: AbortSignal): Promise<PipelineResult> {
@@ -113,13 +133,13 @@ class Pipeline {
         ? undefined
         : setTimeout(() => this.stop("max_runtime"), this.options.maxRuntimeSeconds * 1_000);
     try {
-      const pollers = Array.from({ length: this.options.concurrency }, () => this.poll());
-      await Promise.all(pollers);
-      // Every poller is done: whatever is buffered is written now, not after a linger.
-      this.flush(true);
-      while (this.batches.size > 0) await Promise.all(this.batches);
+      const finished = this.finish();
+      if ((await Promise.race([finished, this.graceOver])) === "grace_over") {
+        this.abandon();
+      }
     } finally {
       clearTimeout(deadline);
+      clearTimeout(this.graceTimer);
       clearInterval(ticker);
       clearTimeout(this.lingerTimer);
       externalStop?.removeEventListener("abort", onExternalStop);
@@ -128,10 +148,34 @@ class Pipeline {
     return { summary: this.stats.summarize(reason, this.options.dryRun), error: this.error };
   }
 
+  /** Every poller done, then every batch written and deleted. */
+  private async finish(): Promise<"finished"> {
+    const pollers = Array.from({ length: this.options.concurrency }, () => this.poll());
+    await Promise.all(pollers);
+    // Every poller is done: whatever is buffered is written now, not after a linger.
+    this.flush(true);
+    while (this.batches.size > 0) await Promise.all(this.batches);
+    return "finished";
+  }
+
+  /** The grace ran out with batches still under way: give up on what they hold. */
+  private abandon(): void {
+    this.stats.abandoned = this.held;
+    this.fail(
+      new StopGraceError(
+        `${this.held} received message(s) were still being written ${this.options.stopGraceMs / 1_000} s ` +
+          "after the run stopped (the database did not answer in time). They are no longer kept " +
+          "invisible and return to the queue after their visibility timeout; the next run loads " +
+          "them, and the ledger skips any whose transaction did commit.",
+      ),
+    );
+  }
+
   private stop(reason: StopReason): void {
     if (this.stopReason === undefined) {
       this.stopReason = reason;
       if (reason !== "error") this.logger.info({ reason }, "stopping: no more receives");
+      this.graceTimer = setTimeout(() => this.endGrace(), this.options.stopGraceMs);
     }
     this.stopping.abort();
     this.wakeCapacityWaiters();
@@ -216,8 +260,8 @@ class Pipeline {
 
   /** Cut full batches; a partial one is cut after lingerMs, or at once when `force`. */
   private flush(force: boolean): void {
-    while (this.buffer.length >= this.options.batchSize) {
-      this.startBatch(this.buffer.splice(0, this.options.batchSize));
+    for (let batch = this.takeFullBatch(); batch; batch = this.takeFullBatch()) {
+      this.startBatch(batch);
     }
     clearTimeout(this.lingerTimer);
     this.lingerTimer = undefined;
@@ -227,6 +271,21 @@ class Pipeline {
     } else {
       this.lingerTimer = setTimeout(() => this.flush(true), this.options.lingerMs);
     }
+  }
+
+  /**
+   * The buffer's first full batch: batchSize messages, or fewer when one more would pass
+   * maxBatchChars (a single larger message is a batch of its own). Undefined if none is full.
+   */
+  private takeFullBatch(): ReceivedMessage[] | undefined {
+    let chars = 0;
+    for (const [i, message] of this.buffer.entries()) {
+      if (i > 0 && chars + message.body.length > this.maxBatchChars)
+        return this.buffer.splice(0, i);
+      chars += message.body.length;
+      if (i + 1 === this.options.batchSize) return this.buffer.splice(0, i + 1);
+    }
+    return undefined;
   }
 
   private startBatch(batch: ReceivedMessage[]): void {
@@ -274,6 +333,11 @@ class Pipeline {
       "batch committed and deleted",
     );
   }
+}
+
+/** The run gave up on batches that did not finish within the stop grace. */
+export class StopGraceError extends Error {
+  override name = "StopGraceError";
 }
 
 function bodyChars(messages: readonly ReceivedMessage[]): number {

@@ -15,6 +15,11 @@ export interface RunSummary {
   deleteFailed: number;
   /** Receipt handles that had expired: the message was received again elsewhere. */
   staleReceipts: number;
+  /**
+   * Still held when the stop grace ran out (their batch never finished): no longer extended, so
+   * they return to the queue after their visibility timeout and the next run takes them.
+   */
+  abandoned: number;
   /** Fields present in bodies but not columns, by name (at most MAX_FIELD_NAMES names). */
   droppedFields: Record<string, number>;
   seconds: number;
@@ -37,6 +42,7 @@ export class RunStats {
   deleted = 0;
   deleteFailed = 0;
   staleReceipts = 0;
+  abandoned = 0;
   readonly rejected: Partial<Record<RejectReason, number>> = {};
   readonly droppedFields = new Map<string, number>();
   private readonly startedAt = performance.now();
@@ -72,6 +78,7 @@ export class RunStats {
       deleted: this.deleted,
       deleteFailed: this.deleteFailed,
       staleReceipts: this.staleReceipts,
+      abandoned: this.abandoned,
       droppedFields: Object.fromEntries(this.droppedFields),
       seconds: Math.round(seconds * 1_000) / 1_000,
       messagesPerSecond: seconds > 0 ? Math.round(this.received / seconds) : 0,
@@ -93,6 +100,11 @@ export function formatSummary(s: RunSummary): string {
     `duplicates   ${s.duplicates} (already loaded earlier; skipped)`,
     `rejected     ${s.rejectedTotal}${reasons ? ` (${reasons})` : ""}`,
     `deleted      ${s.deleted}${s.deleteFailed ? ` (${s.deleteFailed} failed; they will be redelivered)` : ""}`,
+    ...(s.abandoned > 0
+      ? [
+          `abandoned    ${s.abandoned} (their batch did not finish in time; they return to the queue)`,
+        ]
+      : []),
     `time         ${s.seconds.toFixed(1)} s, ${s.messagesPerSecond} msg/s`,
     `stopped      ${s.drained ? "queue drained" : s.stopReason}${s.dryRun ? " (dry run: nothing written or deleted)" : ""}`,
   ];

@@ -37,6 +37,7 @@ export const REJECT_REASONS = [
   "invalid_ip",
   "invalid_app_version",
   "missing_sent_timestamp",
+  "transform_failed",
   "db_error",
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];

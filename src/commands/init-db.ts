@@ -30,8 +30,8 @@ export async function initDb(config: Config, logger: Logger): Promise<void> {
       const problems = await loginColumnProblems(pool);
       if (problems.length > 0) {
         throw new DatabaseError(
-          `user_logins does not have the columns login-etl writes: ${problems.join("; ")}. ` +
-            'Restore them (see the DDL in README "Tables") before running.',
+          `public.user_logins is not what login-etl writes: ${problems.join("; ")}. ` +
+            'Restore it (the DDL is in the README\'s "Tables" section) before running.',
         );
       }
       logger.info(
@@ -44,6 +44,6 @@ export async function initDb(config: Config, logger: Logger): Promise<void> {
           : `applied ${applied.map(describeMigration).join(", ")}`,
       );
     },
-    { migrate: false },
+    { schema: "as-is" },
   );
 }

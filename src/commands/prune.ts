@@ -64,17 +64,24 @@ export async function prune(
       );
     }
   }
-  return withDatabase(config, logger, 1, async (pool) => {
-    if (options.dryRun) {
-      const n = await countLedgerOlderThan(pool, ageSeconds);
-      printLines(`would delete ${n} ledger row(s) older than ${formatAge(ageSeconds)} (dry run)`);
-      return n;
-    }
-    const total = await pruneLedger(pool, ageSeconds);
-    logger.info({ deleted: total, olderThanSeconds: ageSeconds }, "pruned the ledger");
-    printLines(`deleted ${total} ledger row(s) older than ${formatAge(ageSeconds)}`);
-    return total;
-  });
+  const schema = options.dryRun ? "current" : "migrate";
+  return withDatabase(
+    config,
+    logger,
+    1,
+    async (pool) => {
+      if (options.dryRun) {
+        const n = await countLedgerOlderThan(pool, ageSeconds);
+        printLines(`would delete ${n} ledger row(s) older than ${formatAge(ageSeconds)} (dry run)`);
+        return n;
+      }
+      const total = await pruneLedger(pool, ageSeconds);
+      logger.info({ deleted: total, olderThanSeconds: ageSeconds }, "pruned the ledger");
+      printLines(`deleted ${total} ledger row(s) older than ${formatAge(ageSeconds)}`);
+      return total;
+    },
+    { schema },
+  );
 }
 
 function formatAge(seconds: number): string {

@@ -69,6 +69,6 @@ export async function rejected(config: Config, logger: Logger, options: Rejected
         );
       }
     },
-    { migrate: false },
+    { schema: "current" },
   );
 }

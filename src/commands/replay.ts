@@ -43,13 +43,19 @@ export async function replay(
   const key = config.piiHashKey;
   if (!key) throw new Error("replay needs config.piiHashKey (loadConfig with requireKey)");
   const masker = createMasker(key);
-  const outcome = await withDatabase(config, logger, 1, (pool) =>
-    replayRejected(
-      pool,
-      options,
-      (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
-      createBodyCipher(key),
-    ),
+  const outcome = await withDatabase(
+    config,
+    logger,
+    1,
+    (pool) =>
+      replayRejected(
+        pool,
+        options,
+        (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
+        createBodyCipher(key),
+      ),
+    // A dry run changes nothing, not even the schema.
+    { schema: options.dryRun ? "current" : "migrate" },
   );
   logger.info({ outcome, dryRun: options.dryRun }, "replay finished");
   if (options.json) {

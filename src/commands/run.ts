@@ -17,7 +17,8 @@ import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
 import { VisibilityKeeper } from "../source/visibility-keeper.js";
 import { formatSummary, type RunSummary } from "../summary.js";
-import { createMasker, maskPayload, transformMessage } from "../transform/index.js";
+import { within } from "../time-limit.js";
+import { createMasker, storedPayload, transformMessage } from "../transform/index.js";
 import type { SinkItem, SinkOutcome } from "../types.js";
 import { withDatabaseAndQueue } from "./resources.js";
 
@@ -26,6 +27,9 @@ export const command = defineCommand({
   requireKey: true,
   flags: {
     dryRun: { help: "receive and transform, but write and delete nothing" },
+    fromDlq: {
+      help: "drain the queue's dead-letter queue instead: messages keep their MessageIds there, so the ledger skips those already loaded (never redrive it from the console)",
+    },
   },
   help: `PII_HASH_KEY must be set in the environment or .env (never a flag: flags show in \`ps\`).
 Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
@@ -34,6 +38,7 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
   examples: [
     "npx etl run",
     "npx etl run --endpoint http://localhost:4566 --max-runtime 300",
+    "npx etl run --from-dlq",
     "LOG_LEVEL=debug npx etl run --dry-run --max-messages 50",
   ],
   async handler({ config, logger, flags }) {
@@ -43,6 +48,7 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
       progress: process.stderr.isTTY ? "bar" : "log",
       stopSignal: stop.signal,
       dryRun: flags.dryRun,
+      fromDlq: flags.fromDlq,
     });
     if (summary && process.stdout.isTTY) process.stdout.write(`\n${formatSummary(summary)}\n`);
     return exitCode;
@@ -75,6 +81,8 @@ export const RUN_DEFAULTS = {
   lingerMs: 50,
   /** 16 M characters: at most ~32 MB of body text held (UTF-16), whatever the message size. */
   maxHeldChars: 16 * 1024 * 1024,
+  /** Longest wait to record the finished run in etl.runs. */
+  recordRunTimeoutMs: 5_000,
   /** How often a run that is not on a terminal logs a progress line. */
   progressLogIntervalMs: 30_000,
 };
@@ -86,6 +94,8 @@ export interface RunOptions {
   stopSignal?: AbortSignal | undefined;
   /** Receive and transform, but write and delete nothing (messages reappear after the timeout). */
   dryRun?: boolean;
+  /** Drain the queue's dead-letter queue (same MessageIds, so the ledger keeps exactly-once). */
+  fromDlq?: boolean;
 }
 
 export interface RunOutcome {
@@ -112,77 +122,87 @@ export async function runEtl(
       concurrency: config.concurrency,
       batchSize: config.batchSize,
       dryRun,
+      fromDlq: options.fromDlq === true,
     },
     "starting run",
   );
 
   // If the database is down, nothing is received, so nothing is hidden in the queue.
   const poolSize = RUN_DEFAULTS.writeConcurrency + 1;
-  return withDatabaseAndQueue(config, logger, poolSize, async (pool, sqs, queueUrl) => {
-    const receiver = new Receiver(sqs, {
-      queueUrl,
-      endpoint,
-      waitTimeSeconds: config.waitTimeSeconds,
-      visibilityTimeout: config.visibilityTimeout,
-    });
-    const sink = new PostgresSink(pool, {
-      cipher: createBodyCipher(key),
-      maskPayload: (body) => maskPayload(body, masker),
-      logger,
-    });
-    const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
-    const keeper = new VisibilityKeeper(
-      sqs,
-      { queueUrl, endpoint, visibilityTimeout: config.visibilityTimeout },
-      logger,
-    );
-    const stages: Stages = {
-      receive: (max, signal) => receiver.receive(max, signal),
-      transform: (m) => transformMessage(m, masker),
-      write: dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
-      delete: dryRun
-        ? async () => ({ deleted: 0, failed: 0, stale: 0 })
-        : (messages) => deleter.delete(messages),
-      hold: keeper,
-    };
-
-    const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
-    const { summary: counted, error } = await runPipeline(
-      stages,
-      {
-        concurrency: config.concurrency,
-        batchSize: config.batchSize,
-        writeConcurrency: RUN_DEFAULTS.writeConcurrency,
-        lingerMs: RUN_DEFAULTS.lingerMs,
-        maxHeldChars: RUN_DEFAULTS.maxHeldChars,
-        maxMessages: config.maxMessages,
-        maxRuntimeSeconds: config.maxRuntimeSeconds,
-        dryRun,
-        onProgress: progress?.update,
-        progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
-      },
-      logger,
-      options.stopSignal,
-    );
-    progress?.stop();
-    keeper.stop();
-    const summary = { ...counted, visibilityExtensions: keeper.extended };
-
-    let exitCode: ExitCode = ExitCode.OK;
-    if (error !== undefined) {
-      exitCode = exitCodeOf(error);
-      logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
-    } else if (summary.deleteFailed > 0) {
-      exitCode = ExitCode.FAILURE;
-      logger.error(
-        { deleteFailed: summary.deleteFailed },
-        "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+  // A dry run writes nothing, not even the schema: it never touches the tables.
+  const schema = dryRun ? "as-is" : "migrate";
+  return withDatabaseAndQueue(
+    config,
+    logger,
+    poolSize,
+    async (pool, sqs, queueUrl) => {
+      const receiver = new Receiver(sqs, {
+        queueUrl,
+        endpoint,
+        waitTimeSeconds: config.waitTimeSeconds,
+        visibilityTimeout: config.visibilityTimeout,
+      });
+      const sink = new PostgresSink(pool, {
+        cipher: createBodyCipher(key),
+        maskPayload: (body) => storedPayload(body, masker),
+        logger,
+      });
+      const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
+      const keeper = new VisibilityKeeper(
+        sqs,
+        { queueUrl, endpoint, visibilityTimeout: config.visibilityTimeout },
+        logger,
       );
-    }
-    logger.info({ summary, exitCode }, "run finished");
-    if (!dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
-    return { exitCode, summary };
-  });
+      const stages: Stages = {
+        receive: (max, signal) => receiver.receive(max, signal),
+        transform: (m) => transformMessage(m, masker),
+        write: dryRun ? async (items) => dryRunOutcome(items) : (items) => sink.write(items),
+        delete: dryRun
+          ? async () => ({ deleted: 0, failed: 0, stale: 0 })
+          : (messages) => deleter.delete(messages),
+        hold: keeper,
+      };
+
+      const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
+      const { summary: counted, error } = await runPipeline(
+        stages,
+        {
+          concurrency: config.concurrency,
+          batchSize: config.batchSize,
+          writeConcurrency: RUN_DEFAULTS.writeConcurrency,
+          lingerMs: RUN_DEFAULTS.lingerMs,
+          maxHeldChars: RUN_DEFAULTS.maxHeldChars,
+          maxMessages: config.maxMessages,
+          maxRuntimeSeconds: config.maxRuntimeSeconds,
+          stopGraceMs: config.stopGraceSeconds * 1_000,
+          dryRun,
+          onProgress: progress?.update,
+          progressIntervalMs: options.progress === "bar" ? 250 : RUN_DEFAULTS.progressLogIntervalMs,
+        },
+        logger,
+        options.stopSignal,
+      );
+      progress?.stop();
+      keeper.stop();
+      const summary = { ...counted, visibilityExtensions: keeper.extended };
+
+      let exitCode: ExitCode = ExitCode.OK;
+      if (error !== undefined) {
+        exitCode = exitCodeOf(error);
+        logger.error({ err: errorFields(error) }, `run failed: ${describeError(error)}`);
+      } else if (summary.deleteFailed > 0) {
+        exitCode = ExitCode.FAILURE;
+        logger.error(
+          { deleteFailed: summary.deleteFailed },
+          "some deletes failed after retries; those messages are committed and will be skipped when redelivered",
+        );
+      }
+      logger.info({ summary, exitCode }, "run finished");
+      if (!dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
+      return { exitCode, summary };
+    },
+    { schema, deadLetter: options.fromDlq === true },
+  );
 }
 
 async function startProgress(
@@ -229,7 +249,9 @@ async function recordRunOrWarn(
   logger: Logger,
 ): Promise<void> {
   try {
-    await recordRun(pool, run);
+    // Bounded: after a run gave up on a silent database, recording it must not hang instead.
+    const recorded = await within(recordRun(pool, run), RUN_DEFAULTS.recordRunTimeoutMs);
+    if (recorded === "timed_out") throw new Error("no answer from the database in time");
   } catch (err) {
     // The run's outcome is already committed; failing to record it must not change the exit code.
     logger.warn(`could not record the run in etl.runs: ${describeError(err)}`);

@@ -22,7 +22,7 @@ export const command = defineCommand({
 
 interface DatabaseStatus {
   /** Schema migrations applied, and those missing (`etl init-db` applies them). */
-  schema: { version: number; pending: string[] };
+  schema: { version: number; pending: string[]; unknown: number[] };
   /** False until the first `etl run` or `etl init-db` has created the tables. */
   initialised: boolean;
   rowsLoaded: { count: number; exact: boolean };
@@ -45,6 +45,7 @@ async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
   const schema = {
     version: Math.max(0, ...state.applied),
     pending: state.pending.map(describeMigration),
+    unknown: state.unknown,
   };
   if (state.applied.length === 0) {
     return {
@@ -73,7 +74,7 @@ export async function status(
     withQueue(config, logger, (sqs, url) => getQueueInfo(sqs, url)),
   );
   const database = await attempt(() =>
-    withDatabase(config, logger, 2, databaseStatus, { migrate: false }),
+    withDatabase(config, logger, 2, databaseStatus, { schema: "as-is" }),
   );
 
   if (options.json) {
@@ -98,6 +99,13 @@ function queueLines(queue: Outcome<QueueInfo>): string[] {
     lines.push(
       `  dead-letter queue     ${deadLetter.depth.visible} message(s) after ${deadLetter.maxReceiveCount} receives (${deadLetter.url})`,
     );
+    if (deadLetter.depth.visible + deadLetter.depth.inFlight > 0) {
+      lines.push(
+        "                        load them with `etl run --from-dlq` (exactly once: they keep their",
+        "                        MessageIds); never redrive them from the console or API, which gives",
+        "                        them new MessageIds, so those already loaded would load twice",
+      );
+    }
   } else {
     lines.push("  dead-letter queue     none configured");
   }
@@ -115,7 +123,7 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
   }
   const lines = [
     "database",
-    `  schema version        ${schema.version}${schema.pending.length > 0 ? ` (missing ${schema.pending.join(", ")}: run \`etl init-db\`)` : ""}`,
+    `  schema version        ${schema.version}${schemaNote(schema)}`,
     `  user_logins rows      ${rowsLoaded.exact ? "" : "≈ "}${rowsLoaded.count}`,
     `  rejected              ${rejected.reduce((a, r) => a + r.count, 0)}`,
   ];
@@ -137,4 +145,13 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
     lines.push("  last run              none recorded");
   }
   return lines;
+}
+
+function schemaNote(schema: DatabaseStatus["schema"]): string {
+  if (schema.unknown.length > 0) {
+    return ` (version ${schema.unknown.join(", ")} unknown to this login-etl: upgrade it)`;
+  }
+  if (schema.pending.length > 0)
+    return ` (missing ${schema.pending.join(", ")}: run \`etl init-db\`)`;
+  return "";
 }

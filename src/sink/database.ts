@@ -1,16 +1,36 @@
 // The pg pool, and waiting for Postgres to accept connections at start-up.
 import pg from "pg";
-import { redactUrl } from "../config.js";
-import { DatabaseError, describeError, errorCode } from "../errors.js";
+import { redactUrl, type Settings } from "../config.js";
+import { DatabaseError, describeError, ExitCode, errorCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { waitFor } from "../startup-wait.js";
 
-export function createPool(databaseUrl: string, max: number, logger: Logger): pg.Pool {
+export type PoolSettings = Pick<
+  Settings,
+  "databaseUrl" | "dbConnectTimeoutSeconds" | "dbStatementTimeoutSeconds"
+>;
+
+/**
+ * Every wait on the database is bounded, so a server or network that goes silent fails a batch
+ * instead of hanging the run: connecting (connectionTimeoutMillis), a statement on the server
+ * (statement_timeout, lock waits included) and an open transaction left idle
+ * (idle_in_transaction_session_timeout), and on the client a query whose answer never arrives
+ * (query_timeout: the server's own timeout cannot reach us over a dead path). TCP keepalive
+ * notices a peer that vanished without closing the connection.
+ */
+export function createPool(settings: PoolSettings, max: number, logger: Logger): pg.Pool {
+  const statementMs = settings.dbStatementTimeoutSeconds * 1_000;
   const pool = new pg.Pool({
-    connectionString: databaseUrl,
+    connectionString: settings.databaseUrl,
     max,
-    connectionTimeoutMillis: 10_000,
+    connectionTimeoutMillis: settings.dbConnectTimeoutSeconds * 1_000,
     idleTimeoutMillis: 30_000,
+    statement_timeout: statementMs,
+    idle_in_transaction_session_timeout: statementMs,
+    // A little longer than the server's limit, so the server's clearer error wins when it can.
+    query_timeout: statementMs + CLIENT_TIMEOUT_MARGIN_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     application_name: "login-etl",
   });
   // An idle client whose server went away emits 'error' on the pool; unhandled, it would crash
@@ -24,6 +44,8 @@ export function createPool(databaseUrl: string, max: number, logger: Logger): pg
   });
   return pool;
 }
+
+const CLIENT_TIMEOUT_MARGIN_MS = 5_000;
 
 /** SQLSTATEs and socket errors that mean "not yet", worth waiting out while the server starts. */
 const TRANSIENT = new Set([
@@ -62,6 +84,9 @@ const RETRY_CODES = new Set(["40P01", "40001", "55P03", "57014"]);
 const ROW_CLASSES = new Set(["22", "23", "44", "P0", "2F", "38", "39"]);
 
 export function classifyDbFailure(err: unknown): DbFailure {
+  // Thrown by us or by pg while turning one batch's values into parameters (an invalid date,
+  // a string beyond V8's limit): about the data, so the batch is split like a refused row.
+  if (err instanceof RangeError) return "row";
   const code = errorCode(err);
   if (code === undefined || code.length !== 5) return "fatal";
   if (RETRY_CODES.has(code)) return "retry";
@@ -69,18 +94,31 @@ export function classifyDbFailure(err: unknown): DbFailure {
   return "fatal";
 }
 
-/** Explanations for the failures an operator can fix; the password is never part of them. */
-function explain(err: unknown, databaseUrl: string): string {
+/**
+ * Explanations for the failures an operator can fix; the password is never part of them. Wrong
+ * credentials and a missing database are configuration (exit 2, not waited for: no amount of
+ * waiting fixes them); anything else is a server that is not there (exit 1, after the wait).
+ */
+function explain(err: unknown, databaseUrl: string): { message: string; exitCode: ExitCode } {
   const code = errorCode(err);
   const where = redactUrl(databaseUrl);
   switch (code) {
     case "28P01":
     case "28000":
-      return `Postgres refused the credentials in DATABASE_URL (${where}): check the user and password.`;
+      return {
+        message: `Postgres refused the credentials in DATABASE_URL (${where}): check the user and password.`,
+        exitCode: ExitCode.USAGE,
+      };
     case "3D000":
-      return `The database named in DATABASE_URL (${where}) does not exist: create it or fix the URL.`;
+      return {
+        message: `The database named in DATABASE_URL (${where}) does not exist: create it or fix the URL.`,
+        exitCode: ExitCode.USAGE,
+      };
     default:
-      return `Cannot connect to Postgres at ${where}: ${describeError(err)}. Check DATABASE_URL and that the server is up.`;
+      return {
+        message: `Cannot connect to Postgres at ${where}: ${describeError(err)}. Check DATABASE_URL and that the server is up.`,
+        exitCode: ExitCode.FAILURE,
+      };
   }
 }
 
@@ -101,9 +139,7 @@ export async function waitForDatabase(
         ),
     });
   } catch (err) {
-    throw new DatabaseError(explain(err, databaseUrl), {
-      cause: err,
-      code: errorCode(err),
-    });
+    const { message, exitCode } = explain(err, databaseUrl);
+    throw new DatabaseError(message, { cause: err, code: errorCode(err), exitCode });
   }
 }

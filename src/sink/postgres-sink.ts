@@ -9,6 +9,7 @@ import {
   type Columns,
   columnList,
   LOGIN_COLUMNS,
+  LOGIN_TABLE,
   loginColumnArrays,
   unnestParams,
 } from "../login-columns.js";
@@ -17,6 +18,7 @@ import { checkpoint } from "../test-hooks.js";
 import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
+import { isolateRefusals, type Refusal, refusalDetail, systemicFailure } from "./refusals.js";
 import { withTransaction } from "./transaction.js";
 
 /** The rejection entries' parameters, after the ledger's two and the rows' (one per column + id). */
@@ -40,7 +42,7 @@ WITH claimed AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id
 ), logins AS (
-  INSERT INTO user_logins (${cols})
+  INSERT INTO ${LOGIN_TABLE} (${cols})
   SELECT ${cols}
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
@@ -65,7 +67,7 @@ const LOAD_BATCH_SQL = loadBatchSql();
 /** Rows for `etl replay`, which has no ledger claim to make (its messages are already in it). */
 export function insertLoginsSql(columns: Columns = LOGIN_COLUMNS): string {
   return `
-INSERT INTO user_logins (${columnList(columns)})
+INSERT INTO ${LOGIN_TABLE} (${columnList(columns)})
 SELECT * FROM unnest(${unnestParams(1, columns)})`;
 }
 const INSERT_LOGINS_SQL = insertLoginsSql();
@@ -98,7 +100,7 @@ export class PostgresSink {
     // The same message can sit in one batch twice (its visibility expired while it waited and
     // another poll received it again): keep one copy, the other counts as a duplicate.
     const unique = [...new Map(items.map((i) => [i.message.messageId, i])).values()];
-    const done = await this.commitOrSplit(unique);
+    const done = await this.commitIsolatingRefusals(unique);
     return {
       inserted: done.inserted,
       rejected: done.rejected,
@@ -107,22 +109,25 @@ export class PostgresSink {
   }
 
   /**
-   * Commit the batch; if the database refuses one of its rows (a constraint, a trigger), split
-   * it in halves and commit each, down to the single offending message, which is rejected
-   * as db_error. One bad row costs about 2·log2(batch) extra transactions, and every good
-   * message in the batch still commits.
+   * Commit the batch. If the database refuses some of its rows (a constraint, a trigger), the
+   * batch is bisected down to those messages (src/sink/refusals.ts), every other message still
+   * commits, and the refused ones are rejected as db_error — unless every row was refused the
+   * same way, which is the table's fault and stops the run with nothing rejected.
    */
-  private async commitOrSplit(items: readonly SinkItem[]): Promise<Committed> {
+  private async commitIsolatingRefusals(items: readonly SinkItem[]): Promise<Committed> {
+    const first = await this.isolate(items);
+    const done = sum(first.results);
+    if (first.refused.length === 0) return done;
+    const systemic = systemicFailure(first.refused, done.inserted);
+    if (systemic) throw systemic;
+    return merge(done, await this.rejectRefused(first.refused));
+  }
+
+  private async isolate(items: readonly SinkItem[]) {
     try {
-      return await this.commitWithRetry(items);
+      return await isolateRefusals(items, (part) => this.commitWithRetry(part));
     } catch (err) {
-      if (classifyDbFailure(err) !== "row") throw asDatabaseError(err);
-      const [only] = items;
-      if (items.length === 1 && only) return this.rejectDbError(only, err);
-      const middle = Math.ceil(items.length / 2);
-      const left = await this.commitOrSplit(items.slice(0, middle));
-      const right = await this.commitOrSplit(items.slice(middle));
-      return merge(left, right);
+      throw asDatabaseError(err);
     }
   }
 
@@ -166,11 +171,7 @@ export class PostgresSink {
         rejected.map((r) => r.result.maskedPayload),
         rejected.map((r) => this.options.cipher.seal(r.message.body)),
         rejected.map((r) => r.message.receiveCount),
-        rejected.map((r) =>
-          r.message.sentTimestamp === undefined
-            ? null
-            : new Date(r.message.sentTimestamp).toISOString(),
-        ),
+        rejected.map((r) => sentAt(r.message.sentTimestamp)),
       ],
     });
     await checkpoint("mid_transaction");
@@ -179,35 +180,88 @@ export class PostgresSink {
     return committed;
   }
 
-  /** The database refused this message's row: record it among the rejected messages instead (own transaction). */
-  private async rejectDbError(item: SinkItem, err: unknown): Promise<Committed> {
-    const code = errorCode(err) ?? "unknown";
+  /**
+   * Record the refused messages among the rejected ones (db_error, with the SQLSTATE). If the
+   * database refuses an entry too (a trigger on the table, a timestamp it cannot store), that
+   * message gets a minimal entry: reason, detail and sealed body only. A poison message must
+   * never block the queue; only when even minimal entries are refused does the run stop.
+   */
+  private async rejectRefused(refused: readonly Refusal<SinkItem>[]): Promise<Committed> {
+    const rows = refused.filter((r) => r.item.result.kind === "row");
+    for (const { item, error } of rows) {
+      this.options.logger.warn(
+        { messageId: item.message.messageId, code: errorCode(error) },
+        "rejecting a message the database refused (db_error)",
+      );
+    }
+    const second = await this.isolate(
+      rows.map(({ item, error }) => this.dbErrorEntry(item, error)),
+    );
+    // Entries refused now, and rejected messages whose own entry was refused in the batch.
+    const minimal = [
+      ...refused.filter((r) => r.item.result.kind === "rejected"),
+      ...second.refused,
+    ];
+    if (minimal.length === 0) return sum(second.results);
+    for (const { item, error } of minimal) {
+      this.options.logger.warn(
+        { messageId: item.message.messageId, code: errorCode(error) },
+        "the database refused a rejected-message entry; keeping a minimal one",
+      );
+    }
+    const third = await this.isolate(minimal.map(({ item, error }) => minimalEntry(item, error)));
+    const [unwritable] = third.refused;
+    if (unwritable) {
+      throw new DatabaseError(
+        `Postgres refused even a minimal rejected-message entry: ${describeError(unwritable.error)}. ` +
+          "Check triggers and constraints on etl.rejected_messages.",
+        { cause: unwritable.error, code: errorCode(unwritable.error) },
+      );
+    }
+    return merge(sum(second.results), sum(third.results));
+  }
+
+  private dbErrorEntry(item: SinkItem, err: unknown): SinkItem {
     // Postgres error messages name constraints and columns; the values in them are at most
-    // masked ones (raw ip/device_id never reach the database). err.detail is left out all the
-    // same: it can echo a whole row.
-    const detail = `Postgres refused the row: SQLSTATE ${code}: ${describeError(err)}`.slice(
-      0,
-      500,
-    );
-    this.options.logger.warn(
-      { messageId: item.message.messageId, code },
-      "rejecting a message the database refused (db_error)",
-    );
-    const rejected: SinkItem = {
+    // masked ones (raw ip/device_id never reach the database).
+    return {
       message: item.message,
       result: {
         kind: "rejected",
         reason: "db_error",
-        detail,
+        detail: refusalDetail(err),
         maskedPayload: this.options.maskPayload(item.message.body),
       },
     };
-    try {
-      return await this.commitWithRetry([rejected]);
-    } catch (again) {
-      throw asDatabaseError(again);
-    }
   }
+}
+
+/**
+ * The smallest entry that still keeps the message: its sealed body (for replay), a reason and a
+ * detail naming both refusals; no sent_at, receive count or payload, the usual culprits.
+ */
+function minimalEntry(entry: SinkItem, err: unknown): SinkItem {
+  const first = entry.result.kind === "rejected" ? entry.result.detail : "";
+  return {
+    message: { ...entry.message, sentTimestamp: undefined, receiveCount: 0 },
+    result: {
+      kind: "rejected",
+      reason: entry.result.kind === "rejected" ? entry.result.reason : "db_error",
+      detail: `${first.slice(0, 300)}; its full entry was refused too (SQLSTATE ${errorCode(err) ?? "none"}), so only this minimal one is kept`,
+      maskedPayload: "[payload withheld: the database refused the full entry]",
+    },
+  };
+}
+
+/** SentTimestamp as timestamptz text, or null if it is no representable time. */
+function sentAt(ms: number | undefined): string | null {
+  if (ms === undefined) return null;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+}
+
+function sum(results: readonly Committed[]): Committed {
+  return results.reduce(merge, { inserted: 0, claimed: 0, rejected: {} });
 }
 
 function merge(a: Committed, b: Committed): Committed {

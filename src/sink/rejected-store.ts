@@ -1,10 +1,19 @@
 // Reading the rejected messages (`etl rejected`) and replaying them through the current transform
 // (`etl replay`). The SQL lives here, beside the code that runs it.
 import type { Pool } from "pg";
-import type { RejectReason, TransformResult } from "../types.js";
+import type { LoginRow, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { insertLoginRows } from "./postgres-sink.js";
-import { withTransaction } from "./transaction.js";
+import { isolateRefusals, refusalDetail } from "./refusals.js";
+import { withSavepoint, withTransaction } from "./transaction.js";
+
+/** A replayed message that stays rejected; a null payload keeps the stored one. */
+interface Still {
+  id: string;
+  reason: RejectReason;
+  detail: string;
+  payload: string | null;
+}
 
 export interface RejectedEntry {
   message_id: string;
@@ -71,9 +80,10 @@ const LOAD_REPLAYED_SQL = `
 WITH gone AS (DELETE FROM etl.rejected_messages WHERE message_id = ANY($1::text[]) RETURNING message_id)
 UPDATE etl.processed_messages p SET outcome = 'loaded' FROM gone WHERE p.message_id = gone.message_id`;
 
+// A null payload keeps the stored one (a row the database refused again has no new payload).
 const UPDATE_REASON_SQL = `
 UPDATE etl.rejected_messages r
-   SET reason = u.reason, detail = u.detail, payload = u.payload
+   SET reason = u.reason, detail = u.detail, payload = coalesce(u.payload, r.payload)
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(message_id, reason, detail, payload)
  WHERE r.message_id = u.message_id`;
 
@@ -100,9 +110,8 @@ export async function replayRejected(
           body_sealed: Buffer;
           sent_ms: number | null;
         }>(SELECT_CHUNK_SQL, [options.reason ?? null, after, chunkSize]);
-        const loadedIds: string[] = [];
-        const rows = [];
-        const still: { id: string; reason: RejectReason; detail: string; payload: string }[] = [];
+        const loadable: { id: string; row: LoginRow }[] = [];
+        const still: Still[] = [];
         for (const entry of chunk.rows) {
           outcome.examined++;
           const body = cipher.open(entry.body_sealed);
@@ -112,8 +121,7 @@ export async function replayRejected(
           }
           const result = transform(body, entry.sent_ms ?? undefined);
           if (result.kind === "row") {
-            loadedIds.push(entry.message_id);
-            rows.push(result.row);
+            loadable.push({ id: entry.message_id, row: result.row });
           } else {
             still.push({
               id: entry.message_id,
@@ -121,10 +129,30 @@ export async function replayRejected(
               detail: result.detail,
               payload: result.maskedPayload,
             });
-            outcome.stillRejected[result.reason] = (outcome.stillRejected[result.reason] ?? 0) + 1;
           }
         }
-        await insertLoginRows(client, rows);
+        // Rows the database still refuses stay rejected with the new detail; the rest load.
+        const { refused } = await isolateRefusals(loadable, (part) =>
+          withSavepoint(client, () =>
+            insertLoginRows(
+              client,
+              part.map((p) => p.row),
+            ),
+          ),
+        );
+        for (const { item, error } of refused) {
+          still.push({
+            id: item.id,
+            reason: "db_error",
+            detail: refusalDetail(error),
+            payload: null,
+          });
+        }
+        for (const s of still) {
+          outcome.stillRejected[s.reason] = (outcome.stillRejected[s.reason] ?? 0) + 1;
+        }
+        const refusedIds = new Set(refused.map((r) => r.item.id));
+        const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
         if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
         if (still.length > 0) {
           await client.query(UPDATE_REASON_SQL, [

@@ -5,7 +5,7 @@
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError, ExitCode, errorCode } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { LOGIN_COLUMNS } from "../login-columns.js";
+import { LOGIN_COLUMNS, LOGIN_TABLE } from "../login-columns.js";
 import { MIGRATIONS, type Migration } from "./migrations/index.js";
 import { withTransaction } from "./transaction.js";
 
@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS etl.schema_migrations (
 export interface SchemaState {
   /** The role the pool connects as, for messages. */
   role: string;
+  /** etl.schema_migrations exists (false only before the first migration ever). */
+  tracked: boolean;
   /** Versions recorded in etl.schema_migrations (none before the first init-db or run). */
   applied: number[];
   /** Migrations this database lacks, in order. */
@@ -42,7 +44,8 @@ async function readState(db: Queryable): Promise<SchemaState> {
     "SELECT current_user AS role, to_regclass('etl.schema_migrations') IS NOT NULL AS tracked",
   );
   const role = head.rows[0]?.role ?? "?";
-  const applied = head.rows[0]?.tracked
+  const tracked = head.rows[0]?.tracked === true;
+  const applied = tracked
     ? (
         await db.query<{ version: number }>(
           "SELECT version FROM etl.schema_migrations ORDER BY version",
@@ -52,6 +55,7 @@ async function readState(db: Queryable): Promise<SchemaState> {
   const known = new Set(MIGRATIONS.map((m) => m.version));
   return {
     role,
+    tracked,
     applied,
     pending: MIGRATIONS.filter((m) => !applied.includes(m.version)),
     unknown: applied.filter((v) => !known.has(v)),
@@ -70,8 +74,9 @@ function refuseNewer(state: SchemaState): void {
   if (state.unknown.length === 0) return;
   const newest = Math.max(...MIGRATIONS.map((m) => m.version));
   throw new DatabaseError(
-    `The database has schema migration(s) ${state.unknown.join(", ")}, newer than this login-etl ` +
-      `knows (up to ${newest}): a newer version migrated it. Upgrade login-etl before running.`,
+    `etl.schema_migrations records version(s) ${state.unknown.join(", ")}, which this login-etl ` +
+      `does not know (it knows 1 to ${newest}): most likely a newer login-etl migrated the ` +
+      "database. Upgrade login-etl before running.",
     { exitCode: ExitCode.USAGE },
   );
 }
@@ -80,9 +85,17 @@ function refuseNewer(state: SchemaState): void {
 export async function migrate(pool: Pool, logger: Logger): Promise<Migration[]> {
   return withTransaction(pool, async (client) => {
     await client.query(`SET LOCAL lock_timeout = '${LOCK_TIMEOUT}'`);
+    // Unqualified names in migrations (the analysts' DDL says `user_logins`) mean public.
+    await client.query("SET LOCAL search_path = public");
     await client.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK_ID]);
-    await client.query(BOOTSTRAP_SQL);
-    const state = await readState(client);
+    // Read again under the lock: another process may have migrated while this one waited. Only a
+    // database never migrated at all needs the bootstrap DDL (CREATE SCHEMA checks the
+    // database's CREATE privilege even when the schema exists).
+    let state = await readState(client);
+    if (!state.tracked) {
+      await client.query(BOOTSTRAP_SQL);
+      state = await readState(client);
+    }
     refuseNewer(state);
     for (const migration of state.pending) {
       logger.info({ migration: describeMigration(migration) }, "applying schema migration");
@@ -128,12 +141,30 @@ export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<v
   }
 }
 
+/** For commands that must not change the schema (dry runs, read-only): exit 2 unless current. */
+export async function requireSchemaCurrent(pool: Pool): Promise<void> {
+  let state: SchemaState;
+  try {
+    state = await readState(pool);
+  } catch (err) {
+    throw permissionOr(err, "cannot read the schema version (etl.schema_migrations)");
+  }
+  refuseNewer(state);
+  if (state.pending.length === 0) return;
+  throw new DatabaseError(
+    `The database lacks schema migration ${state.pending.map(describeMigration).join(", ")} ` +
+      "(login-etl's tables are missing or out of date): run `etl init-db`, then run this again.",
+    { exitCode: ExitCode.USAGE },
+  );
+}
+
 /** A permission failure names the README's grants; anything else is passed on as it is. */
 function permissionOr(err: unknown, what: string): unknown {
   if (errorCode(err) !== "42501") return err;
   return new DatabaseError(
-    `The database role ${what}: ${describeError(err)}. Grant what README "Least-privilege ` +
-      'database role" lists, or run `etl init-db` as the owner of the tables first.',
+    `The database role ${what}: ${describeError(err)}. Grant what the README's section ` +
+      '"Postgres: a least-privilege role for the cron job" lists, or run `etl init-db` as the ' +
+      "owner of the tables first.",
     { cause: err, code: "42501", exitCode: ExitCode.USAGE },
   );
 }
@@ -144,9 +175,17 @@ function permissionOr(err: unknown, what: string): unknown {
  * Extra columns are the analysts' business and are not reported.
  */
 export async function loginColumnProblems(pool: Pool): Promise<string[]> {
+  const exists = await pool.query<{ found: boolean }>(
+    "SELECT to_regclass($1) IS NOT NULL AS found",
+    [LOGIN_TABLE],
+  );
+  if (!exists.rows[0]?.found) {
+    return ["it does not exist, although migration 001 is recorded (dropped by hand?)"];
+  }
   const result = await pool.query<{ name: string; type: string }>(
     `SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute
-      WHERE attrelid = 'user_logins'::regclass AND attnum > 0 AND NOT attisdropped`,
+      WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`,
+    [LOGIN_TABLE],
   );
   const actual = new Map(result.rows.map((r) => [r.name, r.type]));
   return LOGIN_COLUMNS.flatMap((c) => {

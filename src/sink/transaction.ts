@@ -1,6 +1,9 @@
-// The one way login-etl runs a transaction: BEGIN, the body, COMMIT; on any failure ROLLBACK, and
-// a connection whose ROLLBACK fails too (server gone, socket dead) is destroyed instead of going
-// back to the pool, where the next batch would pick it up and fail again.
+// The one way login-etl runs a transaction: BEGIN, the body, COMMIT; on failure ROLLBACK. A
+// connection that may be broken is destroyed instead of going back to the pool, where the next
+// batch would pick it up and fail again: one whose ROLLBACK fails (server gone, socket dead), and
+// one whose failure came without a SQLSTATE (a client-side timeout on a silent server, a lost
+// socket, an error of ours while sending): sending ROLLBACK down a silent connection would only
+// wait for another timeout.
 import type { Pool, PoolClient } from "pg";
 import { DatabaseError, describeError, errorCode } from "../errors.js";
 
@@ -30,11 +33,38 @@ export async function withTransaction<T>(
     await client.query(options.rollback ? "ROLLBACK" : "COMMIT");
     return result;
   } catch (err) {
-    await client.query("ROLLBACK").catch((rollbackError: Error) => {
-      broken = rollbackError;
-    });
+    if (fromServer(err)) {
+      await client.query("ROLLBACK").catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+    } else {
+      broken = err instanceof Error ? err : new Error(String(err));
+    }
     throw err;
   } finally {
     client.release(broken);
   }
+}
+
+/**
+ * Run `body` inside the current transaction so that, if it fails, only its own work is undone
+ * and the transaction carries on (replay bisects a chunk's rows this way while it keeps the
+ * chunk's locks).
+ */
+export async function withSavepoint<T>(client: PoolClient, body: () => Promise<T>): Promise<T> {
+  await client.query("SAVEPOINT login_etl_attempt");
+  try {
+    const result = await body();
+    await client.query("RELEASE SAVEPOINT login_etl_attempt");
+    return result;
+  } catch (err) {
+    // Without a SQLSTATE the connection is suspect: the enclosing withTransaction discards it.
+    if (fromServer(err)) await client.query("ROLLBACK TO SAVEPOINT login_etl_attempt");
+    throw err;
+  }
+}
+
+/** The server answered with an error (a SQLSTATE: five digits or capitals), so the connection works. */
+function fromServer(err: unknown): boolean {
+  return /^[0-9A-Z]{5}$/.test(errorCode(err) ?? "");
 }

@@ -1,5 +1,7 @@
-// Queue attributes for `etl status` and `etl prune`: depth, dead-letter queue, retention.
+// Queue attributes for `etl status`, `etl prune` and `etl run --from-dlq`: depth, dead-letter
+// queue, retention.
 import { GetQueueAttributesCommand, GetQueueUrlCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { ConfigError } from "../errors.js";
 
 export interface QueueDepth {
   visible: number;
@@ -49,6 +51,16 @@ export async function getQueueInfo(client: SQSClient, url: string): Promise<Queu
 }
 
 async function deadLetterOf(client: SQSClient, redrivePolicy: string | undefined) {
+  const target = await deadLetterTarget(client, redrivePolicy);
+  if (!target) return undefined;
+  return { ...target, depth: depthOf(await queueAttributes(client, target.url)) };
+}
+
+/** The dead-letter queue a redrive policy names, and after how many receives it is used. */
+async function deadLetterTarget(
+  client: SQSClient,
+  redrivePolicy: string | undefined,
+): Promise<{ url: string; maxReceiveCount: number } | undefined> {
   if (!redrivePolicy) return undefined;
   let policy: { deadLetterTargetArn?: string; maxReceiveCount?: string | number };
   try {
@@ -64,9 +76,23 @@ async function deadLetterOf(client: SQSClient, redrivePolicy: string | undefined
     new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: parts[4] }),
   );
   if (!QueueUrl) return undefined;
-  return {
-    url: QueueUrl,
-    depth: depthOf(await queueAttributes(client, QueueUrl)),
-    maxReceiveCount: Number(policy.maxReceiveCount ?? 0),
-  };
+  return { url: QueueUrl, maxReceiveCount: Number(policy.maxReceiveCount ?? 0) };
+}
+
+/**
+ * The URL of the queue's dead-letter queue, for `etl run --from-dlq`. A queue without one is a
+ * usage error: there is nothing to drain.
+ */
+export async function deadLetterQueueUrl(client: SQSClient, queueUrl: string): Promise<string> {
+  const attributes = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["RedrivePolicy"] }),
+  );
+  const target = await deadLetterTarget(client, attributes.Attributes?.RedrivePolicy);
+  if (!target) {
+    throw new ConfigError(
+      `${queueUrl} has no dead-letter queue (no RedrivePolicy), so --from-dlq has nothing to ` +
+        "drain. `etl init-queue` adds one.",
+    );
+  }
+  return target.url;
 }

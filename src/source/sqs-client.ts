@@ -1,8 +1,13 @@
 // Building the SQS client and finding the queue. Queue URLs differ between AWS, LocalStack and
 // emulators, so unless the user gives a URL we always ask GetQueueUrl for it.
-import { GetQueueUrlCommand, QueueDoesNotExist, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  QueueDoesNotExist,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import type { Config } from "../config.js";
-import { describeError, QueueNotFoundError, SqsError } from "../errors.js";
+import { describeError, QueueNotFoundError, SqsAccessError, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { waitFor } from "../startup-wait.js";
 
@@ -43,37 +48,35 @@ export function endpointLabel(config: Pick<Config, "sqsEndpoint" | "region">): s
 }
 
 /**
- * Resolve the queue URL, waiting up to startupWaitSeconds for the endpoint to answer (a
- * LocalStack container that is still starting refuses connections for a while).
+ * The queue URL: looked up by name (GetQueueUrl), or, when given, confirmed to exist
+ * (GetQueueAttributes; a role without that permission is trusted as given). Waits up to
+ * startupWaitSeconds for an endpoint that does not answer yet (a LocalStack container still
+ * starting); a queue that does not exist and credentials that are missing or refused are
+ * configuration errors (exit 2) and are not waited for.
  */
 export async function resolveQueueUrl(
   client: SQSClient,
   config: Pick<Config, "queueUrl" | "queueName" | "sqsEndpoint" | "region" | "startupWaitSeconds">,
   logger: Logger,
 ): Promise<string> {
-  if (config.queueUrl) return config.queueUrl;
   const endpoint = endpointLabel(config);
+  const { queueUrl } = config;
+  const operation = queueUrl ? "GetQueueAttributes" : "GetQueueUrl";
+  const queue = queueUrl ?? `"${config.queueName}"`;
   try {
     return await waitFor(
       async () => {
         try {
-          const out = await client.send(new GetQueueUrlCommand({ QueueName: config.queueName }));
-          if (!out.QueueUrl) throw new Error("GetQueueUrl returned no QueueUrl");
-          return out.QueueUrl;
+          return queueUrl
+            ? await confirmQueueUrl(client, queueUrl)
+            : await lookUpQueueUrl(client, config.queueName);
         } catch (err) {
-          if (isQueueMissing(err)) {
-            throw new QueueNotFoundError(
-              `Queue "${config.queueName}" does not exist at ${endpoint}. Create it, or set ` +
-                "SQS_QUEUE_NAME / SQS_QUEUE_URL (and AWS_REGION / SQS_ENDPOINT) to the right one.",
-              { operation: "GetQueueUrl", endpoint },
-            );
-          }
-          throw err;
+          throw asStartupError(err, { operation, endpoint, queue });
         }
       },
       {
         seconds: config.startupWaitSeconds,
-        isTransient: (err) => !(err instanceof QueueNotFoundError) && isTransient(err),
+        isTransient: (err) => !(err instanceof SqsError) && isTransient(err),
         onRetry: (err, attempt) =>
           logger.warn({ attempt, endpoint }, `waiting for SQS: ${describeError(err)}`),
       },
@@ -83,10 +86,87 @@ export async function resolveQueueUrl(
     throw new SqsError(
       `Cannot reach SQS at ${endpoint}: ${describeError(err)}. Check SQS_ENDPOINT, AWS_REGION and ` +
         "credentials, and that the service is up.",
-      { operation: "GetQueueUrl", endpoint },
+      { operation, endpoint },
       { cause: err },
     );
   }
+}
+
+async function lookUpQueueUrl(client: SQSClient, queueName: string): Promise<string> {
+  const out = await client.send(new GetQueueUrlCommand({ QueueName: queueName }));
+  if (!out.QueueUrl) throw new Error("GetQueueUrl returned no QueueUrl");
+  return out.QueueUrl;
+}
+
+async function confirmQueueUrl(client: SQSClient, queueUrl: string): Promise<string> {
+  try {
+    await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+    );
+  } catch (err) {
+    // `run` needs no GetQueueAttributes permission (README "IAM"): then take the URL as given.
+    if (errorName(err) !== "AccessDenied" && errorName(err) !== "AccessDeniedException") throw err;
+  }
+  return queueUrl;
+}
+
+/** Errors that no start-up wait can fix, as configuration errors naming the fix; others as they are. */
+function asStartupError(
+  err: unknown,
+  where: { operation: string; endpoint: string; queue: string },
+): unknown {
+  const context = { operation: where.operation, endpoint: where.endpoint };
+  const name = errorName(err);
+  if (isQueueMissing(err)) {
+    return new QueueNotFoundError(
+      `Queue ${where.queue} does not exist at ${where.endpoint}. Create it, or set ` +
+        "SQS_QUEUE_NAME / SQS_QUEUE_URL (and AWS_REGION / SQS_ENDPOINT) to the right one.",
+      context,
+      { cause: err },
+    );
+  }
+  if (name === "CredentialsProviderError") {
+    return new SqsAccessError(
+      `No AWS credentials: the SDK's default chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, ` +
+        "AWS_PROFILE and the ~/.aws files, SSO, web identity, a container or instance role) " +
+        `found none (${describeError(err)}). Provide one of them; for LocalStack set SQS_ENDPOINT.`,
+      context,
+      { cause: err },
+    );
+  }
+  if (REFUSED_CREDENTIALS.has(name)) {
+    return new SqsAccessError(
+      `${where.endpoint} refused the AWS credentials (${name}): check AWS_ACCESS_KEY_ID / ` +
+        "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, and that they belong to the queue's account.",
+      context,
+      { cause: err },
+    );
+  }
+  if (name === "AccessDenied" || name === "AccessDeniedException") {
+    return new SqsAccessError(
+      `The AWS credentials may not call ${where.operation} on queue ${where.queue}: grant the ` +
+        'IAM policy in the README ("IAM: the least SQS permissions").',
+      context,
+      { cause: err },
+    );
+  }
+  return err;
+}
+
+/** Error names AWS gives credentials it does not accept (unknown key, bad secret, expired). */
+const REFUSED_CREDENTIALS = new Set([
+  "InvalidClientTokenId",
+  "UnrecognizedClientException",
+  "SignatureDoesNotMatch",
+  "IncompleteSignature",
+  "InvalidAccessKeyId",
+  "ExpiredToken",
+  "ExpiredTokenException",
+]);
+
+function errorName(err: unknown): string {
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === "string" ? name : "";
 }
 
 export function isQueueMissing(err: unknown): boolean {

@@ -16,6 +16,14 @@ type PiiKind = "ip" | "device_id";
 /** Deepest container nesting (objects and arrays) walked structurally; deeper → text path. */
 const MAX_PAYLOAD_DEPTH = 64;
 
+/**
+ * The most characters of masked payload stored per rejected message. Masking can make a body
+ * nine times longer (each "1.1.1.1" becomes "hmac:" + 64 hex), so an uncapped payload would
+ * make memory depend on what an attacker sends, not on what the run receives. The sealed
+ * original keeps the whole body for `etl replay`; the payload is only for a human to read.
+ */
+export const STORED_PAYLOAD_MAX_CHARS = 8_192;
+
 function maskAs(kind: PiiKind, text: string, masker: Masker): string {
   if (kind === "device_id") return `hmac:${masker.deviceId(text)}`;
   // Canonical form first, so the mask matches the one in user_logins.masked_ip.
@@ -79,15 +87,18 @@ function maskIpv6Run(run: string, masker: Masker): string {
 /**
  * Mask everything in `text` that looks like an ip or a device id, and make the
  * result storable in Postgres text: U+0000 becomes the six characters `\u0000`
- * and lone surrogates become U+FFFD.
+ * and lone surrogates become U+FFFD. With `limit`, stops once the result has
+ * that many characters (it may be longer; callers cut it): the prefix is masked
+ * exactly as the whole would be, and a huge body costs no more than its prefix.
  */
-export function scrubText(text: string, masker: Masker): string {
+export function scrubText(text: string, masker: Masker, limit = Number.POSITIVE_INFINITY): string {
   const s = makeStorable(text);
   let out = "";
   let last = 0;
   // One pass with one combined pattern, so a replacement is never re-scanned
   // by another pattern.
   for (const m of s.matchAll(PII)) {
+    if (out.length >= limit) return out;
     const g = m.groups ?? {};
     let replacement: string;
     if (g.key !== undefined && g.value !== undefined) {
@@ -164,16 +175,33 @@ function scrubJson(value: unknown, flatName: string | null, masker: Masker): unk
 
 /**
  * The body of a rejected message with all recognisable PII masked, safe to
- * store. JSON bodies (nested no deeper than 64 containers) are masked by
- * structure and re-serialised; anything else goes through the text scrubber.
+ * store, at most STORED_PAYLOAD_MAX_CHARS long plus a note saying it was cut.
+ * JSON bodies (nested no deeper than 64 containers) are masked by structure and
+ * re-serialised; anything else goes through the text scrubber. The cut is made
+ * after masking, so it can never leave part of an address readable.
  */
 export function maskPayload(body: string, masker: Masker): string {
+  return capPayload(maskWhole(body, masker), body.length);
+}
+
+function maskWhole(body: string, masker: Masker): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body);
   } catch {
-    return scrubText(body, masker);
+    return scrubText(body, masker, STORED_PAYLOAD_MAX_CHARS + 1);
   }
-  if (nestsDeeperThan(parsed, MAX_PAYLOAD_DEPTH)) return scrubText(body, masker);
+  if (nestsDeeperThan(parsed, MAX_PAYLOAD_DEPTH)) {
+    return scrubText(body, masker, STORED_PAYLOAD_MAX_CHARS + 1);
+  }
   return JSON.stringify(scrubJson(parsed, "", masker));
+}
+
+function capPayload(masked: string, bodyLength: number): string {
+  if (masked.length <= STORED_PAYLOAD_MAX_CHARS) return masked;
+  let end = STORED_PAYLOAD_MAX_CHARS;
+  // Never end on the first half of a surrogate pair (Postgres would get U+FFFD).
+  const last = masked.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return `${masked.slice(0, end)}… [cut: masked payload of a ${bodyLength}-character body; the sealed original keeps all of it for etl replay]`;
 }

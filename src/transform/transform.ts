@@ -32,13 +32,22 @@ function utcDate(ms: number | undefined): string | null {
 }
 
 /**
- * Text from the body quoted in a detail (a field name, an app_version): masked
- * like the payload, then cut short. Masking happens first so the cut cannot
- * leave a recognisable fragment of an address behind.
+ * Text from the body shown to a human (a field name, an app_version): masked
+ * like the payload, then cut to `maxCodePoints`. Masking happens first so the
+ * cut cannot leave a recognisable fragment of an address behind; it stops
+ * early, so a 256 KiB name costs no more than its first few hundred characters.
  */
-function quote(text: string, maxCodePoints: number, masker: Masker): string {
-  return JSON.stringify(truncateCodePoints(scrubText(text, masker), maxCodePoints));
+function shortText(text: string, maxCodePoints: number, masker: Masker): string {
+  // Two UTF-16 units per code point at most, plus room for one mask: enough to cut from.
+  const scrubbed = scrubText(text, masker, 2 * maxCodePoints + 80);
+  return truncateCodePoints(scrubbed, maxCodePoints);
 }
+
+const quote = (text: string, maxCodePoints: number, masker: Masker) =>
+  JSON.stringify(shortText(text, maxCodePoints, masker));
+
+/** Longest dropped-field name kept for the run summary (names come from producers). */
+const DROPPED_NAME_MAX = 128;
 
 /**
  * Transform one message. Steps run in a fixed order and the first failure
@@ -47,11 +56,43 @@ function quote(text: string, maxCodePoints: number, masker: Masker): string {
  * producer needs to see; it is still scrubbed and truncated).
  */
 export function transformMessage(msg: TransformInput, masker: Masker): TransformResult {
+  try {
+    return transformOrThrow(msg, masker);
+  } catch (err) {
+    // Whatever one body does to the transform is that message's problem, never the run's.
+    return {
+      kind: "rejected",
+      reason: "transform_failed",
+      detail: `the transform failed with ${errorName(err)}; the sealed original is kept for etl replay`,
+      maskedPayload: withheldPayload(err),
+    };
+  }
+}
+
+/** The class of an error, never its message (a message may quote the body). */
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : typeof err;
+}
+
+function withheldPayload(err: unknown): string {
+  return `[payload withheld: masking it failed with ${errorName(err)}]`;
+}
+
+/** The stored payload, or a note saying why there is none: a rejection must always be writable. */
+export function storedPayload(body: string, masker: Masker): string {
+  try {
+    return maskPayload(body, masker);
+  } catch (err) {
+    return withheldPayload(err);
+  }
+}
+
+function transformOrThrow(msg: TransformInput, masker: Masker): TransformResult {
   const rejected = (reason: RejectReason, detail: string): TransformResult => ({
     kind: "rejected",
     reason,
     detail,
-    maskedPayload: maskPayload(msg.body, masker),
+    maskedPayload: storedPayload(msg.body, masker),
   });
 
   let parsed: unknown;
@@ -127,6 +168,8 @@ export function transformMessage(msg: TransformInput, masker: Masker): Transform
   };
   // Field names come from the body too, so they are scrubbed like it
   // ({"ips":{"1.2.3.4":true}} flattens to a name containing an address).
-  const droppedFields = valid.droppedFields.map((name) => scrubText(name, masker));
+  const droppedFields = valid.droppedFields.map((name) =>
+    shortText(name, DROPPED_NAME_MAX, masker),
+  );
   return { kind: "row", row, droppedFields };
 }

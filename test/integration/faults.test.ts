@@ -8,6 +8,7 @@ import type pg from "pg";
 import type { Checkpoint } from "../../src/test-hooks.js";
 import { startFaultProxy } from "../support/fault-proxy.js";
 import { FAULT_HOOKS, Harness, runCli, summaryOf } from "../support/harness.js";
+import { startSilentAfterCommit } from "../support/tcp-proxy.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -145,6 +146,63 @@ describe("Postgres", () => {
   });
 });
 
+describe("a database that goes silent (no error, no reset: the answers just stop)", () => {
+  /** A corpus loaded through a proxy that goes silent after the first commit. */
+  async function silentSetup(prefix: string) {
+    const s = await setup(120, prefix);
+    // Migrated directly, so the first COMMIT through the proxy is the first batch's.
+    const init = await runCli(["init-db"], { DATABASE_URL: s.url });
+    assert.equal(init.code, 0, init.stderr);
+    const proxy = await startSilentAfterCommit(s.url);
+    return { ...s, proxy };
+  }
+  const args = ["run", "--batch-size", "10", "--concurrency", "2", "--visibility-timeout", "4"];
+
+  test("--max-runtime is a hard bound: exit 1 with a summary; what was held returns to the queue; a rerun completes", async () => {
+    const s = await silentSetup("silent-runtime");
+    try {
+      const first = await runCli(
+        [...args, "--max-runtime", "3", "--stop-grace", "2"],
+        h.env(s.proxy.url, s.queue.name),
+        { timeoutMs: 45_000 },
+      );
+      assert.ok(s.proxy.silent, "the proxy went silent during the run");
+      assert.equal(first.code, 1, first.stderr);
+      assert.match(first.stderr, /still being written 2 s after the run stopped/);
+      const summary = summaryOf(first);
+      assert.equal(summary.stopReason, "max_runtime");
+      assert.ok(Number(summary.abandoned) > 0, JSON.stringify(summary));
+    } finally {
+      await s.proxy.close();
+    }
+    // Nothing keeps the abandoned messages invisible: once their visibility timeout (4 s) is
+    // over, the rerun receives every one of them (fauxqs only counts them visible again then).
+    await sleep(5_000);
+    await rerun(s.url, s.queue.name);
+    await assertExactlyOnce(s.pool, s.queue.url, s);
+  });
+
+  test("without a runtime limit, the statement timeout ends the run: exit 1 naming the timeout; a rerun completes", async () => {
+    const s = await silentSetup("silent-timeout");
+    try {
+      const first = await runCli(
+        args,
+        { ...h.env(s.proxy.url, s.queue.name), ETL_DB_STATEMENT_TIMEOUT: "1" },
+        { timeoutMs: 45_000 },
+      );
+      assert.ok(s.proxy.silent, "the proxy went silent during the run");
+      assert.equal(first.code, 1, first.stderr);
+      assert.match(first.stderr, /timeout/i);
+      summaryOf(first);
+    } finally {
+      await s.proxy.close();
+    }
+    await sleep(5_000);
+    await rerun(s.url, s.queue.name);
+    await assertExactlyOnce(s.pool, s.queue.url, s);
+  });
+});
+
 describe("SQS misbehaving", () => {
   test("unreachable at start: exit 1 with the endpoint named, nothing written", async () => {
     const { url, pool } = await h.freshDatabase();
@@ -154,8 +212,9 @@ describe("SQS misbehaving", () => {
     );
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /Cannot reach SQS at http:\/\/127\.0\.0\.1:1/);
-    const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
-    assert.equal(rows.rows[0]?.n, 0);
+    // Not even the schema: migrating waits until the queue is known.
+    const tables = await pool.query("SELECT to_regclass('public.user_logins') AS t");
+    assert.equal(tables.rows[0]?.t, null);
   });
 
   test("ReceiveMessage failing mid-run: SDK retries, then exit 1 naming the endpoint; rerun completes", async () => {

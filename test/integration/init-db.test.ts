@@ -57,7 +57,7 @@ test("a wrong password is reported as such, without the password, and not waited
   const url = wrong.href;
   const started = Date.now();
   const result = await runCli(["init-db"], { DATABASE_URL: url, ETL_STARTUP_WAIT: "20" });
-  assert.equal(result.code, 1, result.stderr);
+  assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /Postgres refused the credentials in DATABASE_URL/);
   assert.ok(!result.stderr.includes("wrong-pw"));
   assert.ok(Date.now() - started < 10_000, "an authentication failure is final, not retried");

@@ -1,5 +1,8 @@
 // `etl run` end to end, as a child process, against embedded Postgres and the fauxqs emulator.
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { generateSample, WRONG_SHAPE_BODY } from "../../src/sample/generate.js";
 import { dumpAllText, Harness, runCli, summaryOf, todayUtc } from "../support/harness.js";
@@ -192,6 +195,10 @@ describe("etl run", () => {
       [["run"], { ETL_CONCURRENCY: "0" }, /ETL_CONCURRENCY must be a whole number from 1 to 64/],
       [["run"], { DATABASE_URL: "mysql://x" }, /DATABASE_URL must be a postgres:\/\/ URL/],
       [["run", "--no-such-flag"], {}, /unknown option/],
+      [["run", "--batch-size", "0x10"], {}, /--batch-size must be a whole number/],
+      [["run", "--max-runtime", "1e3"], {}, /--max-runtime must be a whole number/],
+      [["run", "--batch-size", "10", "--batch-size", "20"], {}, /given more than once/],
+      [["run"], { ETL_BATCH_SIZE: "1e2" }, /ETL_BATCH_SIZE must be a whole number/],
     ];
     for (const [args, env, expected] of cases) {
       const result = await runCli(args, h.env(url, queue.name, env));
@@ -199,6 +206,65 @@ describe("etl run", () => {
       assert.match(result.stderr, expected);
     }
     assert.deepEqual(await h.depth(queue.url), { visible: 5, inFlight: 0 });
+  });
+
+  test("connection settings no wait can fix exit 2 at once with one line naming the setting", async () => {
+    const { url } = await h.freshDatabase();
+    const queue = await h.createQueue();
+    await h.send(queue.url, generateSample({ count: 3, seed: 3 }));
+    const wrongPassword = new URL(url);
+    wrongPassword.password = "not-the-password";
+    const noDatabase = new URL(url);
+    noDatabase.pathname = "/no_such_database";
+    const missingUrl = queue.url.replace(/login-queue-[^/]*$/, "no-such-queue-url");
+    const home = mkdtempSync(join(tmpdir(), "login-etl-home-"));
+    const cases: [string, string[], Record<string, string>, RegExp][] = [
+      [
+        "wrong password",
+        ["run"],
+        { DATABASE_URL: wrongPassword.href },
+        /refused the credentials in DATABASE_URL/,
+      ],
+      [
+        "unknown database",
+        ["run"],
+        { DATABASE_URL: noDatabase.href },
+        /database named in DATABASE_URL .* does not exist/,
+      ],
+      [
+        "a --queue-url that does not exist",
+        ["run", "--queue-url", missingUrl],
+        {},
+        /Queue http\S+no-such-queue-url does not exist/,
+      ],
+      // A profile that is not there: the SDK's credential chain finds nothing.
+      [
+        "no AWS credentials",
+        ["run"],
+        { AWS_PROFILE: "no-such-profile", HOME: home },
+        /No AWS credentials: the SDK's default chain/,
+      ],
+    ];
+    try {
+      for (const [what, args, env, expected] of cases) {
+        const result = await runCli(
+          args,
+          h.env(url, queue.name, { ETL_STARTUP_WAIT: "30", ...env }),
+        );
+        assert.equal(result.code, 2, `${what}: ${result.stderr}`);
+        const errors = result.logs.filter((l) => Number(l.level) >= 50).map((l) => String(l.msg));
+        assert.equal(errors.length, 1, `${what}: one error line\n${result.stderr}`);
+        assert.match(errors[0] ?? "", expected, what);
+        assert.ok(
+          !result.logs.some((l) => /^waiting for/.test(String(l.msg))),
+          `${what}: not waited for\n${result.stderr}`,
+        );
+        assert.ok(!result.stderr.includes("not-the-password"), what);
+      }
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+    assert.deepEqual(await h.depth(queue.url), { visible: 3, inFlight: 0 }, "nothing received");
   });
 
   test("a queue that does not exist exits 2 with a message naming it", async () => {

@@ -5,7 +5,9 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import pg from "pg";
+import { userLoginsDdl } from "../../src/login-columns.js";
 import { MIGRATIONS } from "../../src/sink/migrations/index.js";
+import { SCHEMA_LOCK_ID } from "../../src/sink/schema.js";
 import { Harness, runCli } from "../support/harness.js";
 
 let h: Harness;
@@ -170,7 +172,11 @@ test("the whole pipeline runs under a role granted exactly what the README lists
   assert.equal(status.code, 0, status.stderr);
   const s = JSON.parse(status.stdout);
   assert.equal(s.database.ok, true, status.stdout);
-  assert.deepEqual(s.database.value.schema, { version: MIGRATIONS.length, pending: [] });
+  assert.deepEqual(s.database.value.schema, {
+    version: MIGRATIONS.length,
+    pending: [],
+    unknown: [],
+  });
   assert.equal(s.database.value.lastRun.summary.received, 3);
 
   const rejected = await runCli(["rejected", "--json"], env);
@@ -234,6 +240,121 @@ test("a schema migrated by a newer login-etl is refused (exit 2), not written to
   await h.send(queue.url, [VALID]);
   const run = await runCli(["run"], h.env(url, queue.name));
   assert.equal(run.code, 2, run.stderr);
-  assert.match(run.stderr, /migration\(s\) 999, newer than this login-etl knows/);
+  assert.match(run.stderr, /records version\(s\) 999, which this login-etl does not know/);
   assert.deepEqual(await h.depth(queue.url), { visible: 1, inFlight: 0 });
+});
+
+/** A role with exactly the README's grants on an initialised database. */
+async function readmeRole(pool: pg.Pool, url: string) {
+  const database = new URL(url).pathname.slice(1);
+  const runner = await createRole(pool, url);
+  await pool.query(`REVOKE ALL ON DATABASE ${database} FROM PUBLIC`);
+  for (const grant of readmeGrants(database, runner.role)) await pool.query(grant);
+  return runner;
+}
+
+test("a run that waited for another process's migration finds it applied and runs (no DDL, exit 0)", async () => {
+  const { url, pool } = await h.freshDatabase();
+  await initDb(url);
+  const runner = await readmeRole(pool, url);
+  // Migration 001 goes missing, and the owner's init-db is applying it (holding the lock) when
+  // the restricted run starts: the run must wait, read again, and find nothing left to do.
+  await pool.query("DELETE FROM etl.schema_migrations");
+  const owner = new pg.Client({ connectionString: url });
+  await owner.connect();
+  try {
+    await owner.query("BEGIN");
+    await owner.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK_ID]);
+    await owner.query("INSERT INTO etl.schema_migrations (version, name) VALUES (1, 'initial')");
+    const queue = await h.createQueue();
+    await h.send(queue.url, [VALID]);
+    const running = runCli(["run"], h.env(runner.url, queue.name));
+    await waitForLockWaiter(pool);
+    await owner.query("COMMIT");
+    const run = await running;
+    assert.equal(run.code, 0, run.stderr);
+  } finally {
+    await owner.end();
+  }
+  const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
+  assert.equal(rows.rows[0]?.n, 1);
+});
+
+/** Until some backend waits for an advisory lock. */
+async function waitForLockWaiter(pool: pg.Pool): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const r = await pool.query(
+      "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+    );
+    if (r.rows.length > 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("no process waited for the schema lock");
+}
+
+test("init-db on a current schema executes no DDL, so the restricted role may run it too", async () => {
+  const { url, pool } = await h.freshDatabase();
+  await initDb(url);
+  const runner = await readmeRole(pool, url);
+  const r = await runCli(["init-db"], { DATABASE_URL: runner.url, ETL_STARTUP_WAIT: "2" });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /schema is current; no migration to apply/);
+});
+
+test("an owner role named etl: user_logins is public.user_logins, never a new etl.user_logins", async () => {
+  const { url, pool } = await h.freshDatabase();
+  const database = new URL(url).pathname.slice(1);
+  // "$user" comes first on the default search_path: for a role named etl that is schema etl.
+  const role = `etl`;
+  await pool.query(
+    `DO $$ BEGIN CREATE ROLE ${role} LOGIN PASSWORD 'etl-pw'; EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+  );
+  await pool.query(`ALTER DATABASE ${database} OWNER TO ${role}`);
+  await pool.query(`GRANT CREATE ON SCHEMA public TO ${role}`);
+  const u = new URL(url);
+  u.username = role;
+  u.password = "etl-pw";
+  const asEtl = new pg.Client({ connectionString: u.href });
+  await asEtl.connect();
+  try {
+    // The analysts created their table first, as the README's compose set-up does.
+    await asEtl.query(userLoginsDdl());
+    await asEtl.query("INSERT INTO user_logins (user_id) VALUES ('analyst-row')");
+  } finally {
+    await asEtl.end();
+  }
+  await initDb(u.href);
+  const queue = await h.createQueue();
+  await h.send(queue.url, [VALID]);
+  const run = await runCli(["run"], h.env(u.href, queue.name));
+  assert.equal(run.code, 0, run.stderr);
+  const tables = await pool.query<{ name: string }>(
+    "SELECT table_schema || '.' || table_name AS name FROM information_schema.tables WHERE table_name = 'user_logins'",
+  );
+  assert.deepEqual(
+    tables.rows.map((t) => t.name),
+    ["public.user_logins"],
+  );
+  const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM public.user_logins");
+  assert.equal(rows.rows[0]?.n, 2);
+});
+
+test("dry runs change nothing, not even the schema; a wrong queue name leaves the database as it was", async () => {
+  const { url, pool } = await h.freshDatabase();
+  const queue = await h.createQueue();
+  await h.send(queue.url, [VALID]);
+  const dry = await runCli(["run", "--dry-run"], h.env(url, queue.name));
+  assert.equal(dry.code, 0, dry.stderr);
+  const wrongQueue = await runCli(["run"], h.env(url, `${queue.name}-nope`));
+  assert.equal(wrongQueue.code, 2, wrongQueue.stderr);
+  for (const args of [
+    ["replay", "--dry-run"],
+    ["prune", "--older-than", "30d", "--dry-run"],
+  ]) {
+    const r = await runCli(args, h.env(url, queue.name));
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, /lacks schema migration 001 initial .*run `etl init-db`/);
+  }
+  const schemas = await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = 'etl'");
+  assert.equal(schemas.rows.length, 0, "no schema was created");
 });

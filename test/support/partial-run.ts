@@ -8,7 +8,7 @@ import { createPool } from "../../src/sink/database.js";
 import { PostgresSink } from "../../src/sink/postgres-sink.js";
 import { migrate } from "../../src/sink/schema.js";
 import { Receiver } from "../../src/source/receiver.js";
-import { createMasker, maskPayload, transformMessage } from "../../src/transform/index.js";
+import { createMasker, storedPayload, transformMessage } from "../../src/transform/index.js";
 import type { Harness } from "./harness.js";
 
 export async function commitWithoutDeleting(
@@ -18,7 +18,11 @@ export async function commitWithoutDeleting(
   visibilityTimeout: number,
 ) {
   const logger = pino({ level: "silent" });
-  const pool = createPool(databaseUrl, 3, logger);
+  const pool = createPool(
+    { databaseUrl, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
+    3,
+    logger,
+  );
   const sqs = new SQSClient({
     region: "us-east-1",
     endpoint: h.sqsServer.endpoint,
@@ -36,7 +40,7 @@ export async function commitWithoutDeleting(
     const masker = createMasker(key);
     const sink = new PostgresSink(pool, {
       cipher: createBodyCipher(key),
-      maskPayload: (body) => maskPayload(body, masker),
+      maskPayload: (body) => storedPayload(body, masker),
       logger,
     });
     return await runPipeline(
@@ -55,6 +59,7 @@ export async function commitWithoutDeleting(
         maxHeldChars: 1_000_000,
         maxMessages: undefined,
         maxRuntimeSeconds: undefined,
+        stopGraceMs: 30_000,
         dryRun: false,
       },
       logger,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { Option } from "commander";
-import { flagName } from "../../src/command-spec.js";
+import { flagName, parseDecimal, wholeNumber } from "../../src/command-spec.js";
 import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
 import { loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
@@ -139,5 +139,27 @@ describe("settings and command flags, declared once", () => {
       }
       assert.ok(command.examples.length > 0, `${name} has an example`);
     }
+  });
+});
+
+describe("whole numbers, from flags and the environment", () => {
+  test("only decimal digits count: no hex, exponent, sign, fraction or empty string", () => {
+    assert.equal(parseDecimal("42"), 42);
+    assert.equal(parseDecimal(" 4 "), 4);
+    for (const raw of ["0x10", "1e3", "-1", "+1", "1.0", "", " ", "4 4", "１２"]) {
+      assert.ok(Number.isNaN(parseDecimal(raw)), `"${raw}" is not a whole number`);
+    }
+  });
+
+  test("flags and settings share the rule", () => {
+    assert.throws(() => wholeNumber(1)("1e3", "--limit"), ConfigError);
+    assert.throws(
+      () => loadConfig({ batchSize: "0x10" }, {}, { requireKey: false }),
+      /--batch-size/,
+    );
+    assert.throws(
+      () => loadConfig({}, { ETL_BATCH_SIZE: "1e2" }, { requireKey: false }),
+      /ETL_BATCH_SIZE/,
+    );
   });
 });

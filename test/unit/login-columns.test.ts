@@ -6,6 +6,7 @@ import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
   type Columns,
+  columnsAt,
   LOGIN_COLUMNS,
   loginColumnArrays,
   userLoginsDdl,
@@ -21,7 +22,7 @@ const BRIEF_DDL = `CREATE TABLE IF NOT EXISTS user_logins(
 
 const SCRATCH: Columns = [
   ...LOGIN_COLUMNS,
-  { name: "region", sqlType: "varchar(16)", arrayType: "varchar[]", maxLength: 16 },
+  { name: "region", sqlType: "varchar(16)", arrayType: "varchar[]", maxLength: 16, since: 2 },
 ];
 
 describe("user_logins columns, declared once", () => {
@@ -61,13 +62,13 @@ describe("user_logins columns, declared once", () => {
 
   test("a column added to a scratch copy of the list reaches the DDL, the batch statement and replay's insert", () => {
     assert.match(
-      squash(userLoginsDdl(SCRATCH)),
+      squash(userLoginsDdl(columnsAt(2, SCRATCH))),
       /app_version integer, create_date date, region varchar\(16\)\);$/,
     );
     const batch = squash(loadBatchSql(SCRATCH));
     assert.match(
       batch,
-      /INSERT INTO user_logins \(user_id, [^)]*, create_date, region\) SELECT user_id, [^)]*, create_date, region FROM/,
+      /INSERT INTO public.user_logins \(user_id, [^)]*, create_date, region\) SELECT user_id, [^)]*, create_date, region FROM/,
     );
     assert.match(
       batch,

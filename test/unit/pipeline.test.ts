@@ -17,6 +17,7 @@ const options = (over: Partial<PipelineOptions> = {}): PipelineOptions => ({
   maxHeldChars: 1_000_000_000,
   maxMessages: undefined,
   maxRuntimeSeconds: undefined,
+  stopGraceMs: 30_000,
   dryRun: false,
   ...over,
 });
@@ -133,6 +134,37 @@ describe("runPipeline", () => {
     const bound = o.maxHeldChars + o.concurrency * 10 * 100_000;
     assert.ok(q.maxHeldChars() <= bound, `held ${q.maxHeldChars()} chars > ${bound}`);
     assert.ok(q.maxHeld() < 60, `held ${q.maxHeld()} messages: the count bound alone allows 80`);
+  });
+
+  test("large messages: a batch is cut by characters, so one transaction's parameters stay bounded", async () => {
+    const body = "x".repeat(100_000);
+    const q = fakeQueue(200, {}, body);
+    const sizes: number[] = [];
+    const write = q.stages.write;
+    q.stages.write = async (items) => {
+      sizes.push(items.length);
+      return write(items);
+    };
+    // writeConcurrency 2 → a batch holds at most 4_000_000 / 4 characters: 10 of these bodies.
+    const o = options({ concurrency: 2, batchSize: 500, maxHeldChars: 4_000_000 });
+    const { summary } = await runPipeline(q.stages, o, logger);
+    assert.equal(summary.deleted, 200);
+    assert.ok(Math.max(...sizes) <= 10, `batches of ${Math.max(...sizes)} messages`);
+    assert.ok(Math.max(...sizes) >= 5, "batches still fill up to the character bound");
+  });
+
+  test("a message larger than the batch's character bound is a batch of its own", async () => {
+    const q = fakeQueue(3, {}, "x".repeat(2_000_000));
+    const sizes: number[] = [];
+    const write = q.stages.write;
+    q.stages.write = async (items) => {
+      sizes.push(items.length);
+      return write(items);
+    };
+    const o = options({ concurrency: 1, maxHeldChars: 4_000_000 });
+    const { summary } = await runPipeline(q.stages, o, logger);
+    assert.equal(summary.deleted, 3);
+    assert.deepEqual(sizes, [1, 1, 1]);
   });
 
   test("--max-messages receives exactly that many and leaves the rest", async () => {

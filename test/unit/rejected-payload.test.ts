@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { createMasker, maskPayload } from "../../src/transform/index.js";
-import { scrubText } from "../../src/transform/rejected-payload.js";
+import { STORED_PAYLOAD_MAX_CHARS, scrubText } from "../../src/transform/rejected-payload.js";
 import { expectedMask, KEY } from "./transform-helpers.js";
 
 const masker = createMasker(KEY);
@@ -80,7 +80,7 @@ describe("maskPayload, JSON bodies", () => {
   });
 
   it("falls back to the text scrubber for very deep JSON", () => {
-    const depth = 10_000;
+    const depth = 1_000; // deeper than 64, short enough that the address is not cut off
     const body = `${'{"a":'.repeat(depth)}{"ip":"${IP}"}${"}".repeat(depth)}`;
     const out = maskPayload(body, masker);
     assertNoRaw(out, IP);
@@ -136,5 +136,38 @@ describe("maskPayload, non-JSON bodies", () => {
     const started = performance.now();
     maskPayload(body, masker);
     assert.ok(performance.now() - started < 2000);
+  });
+});
+
+describe("maskPayload, bodies that grow under masking", () => {
+  const cap = STORED_PAYLOAD_MAX_CHARS;
+
+  it("a 256 KiB text body of addresses is stored cut after masking, never longer than the cap", () => {
+    const body = "1.1.1.1.".repeat(32 * 1024);
+    const out = maskPayload(body, masker);
+    assert.ok(out.length < cap + 200, `stored ${out.length} characters`);
+    assert.match(out, /\[cut: masked payload of a 262144-character body/);
+    assertNoRaw(out.slice(0, cap), "1.1.1.1");
+  });
+
+  it("a JSON body of addresses is cut the same way, and so is one too deep to walk", () => {
+    const json = JSON.stringify(Array.from({ length: 20_000 }, () => IP));
+    const deep = `${"[".repeat(100)}"${IP} ${DEVICE}"${"]".repeat(100)}`.repeat(200);
+    for (const body of [json, deep]) {
+      const out = maskPayload(body, masker);
+      assert.ok(out.length < cap + 200, `stored ${out.length} characters`);
+      assertNoRaw(out, IP, DEVICE);
+    }
+  });
+
+  it("the cut never splits a surrogate pair", () => {
+    const body = `${"x".repeat(cap - 1)}😀${"y".repeat(100)}`;
+    const out = maskPayload(body, masker);
+    assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/.test(out), "no lone high surrogate");
+  });
+
+  it("a body under the cap is stored whole", () => {
+    const body = `{"user_id":"u","note":"${"z".repeat(cap - 100)}"}`;
+    assert.equal(maskPayload(body, masker), body);
   });
 });

@@ -273,3 +273,40 @@ describe("transformMessage: rejected messages", () => {
     }
   });
 });
+
+describe("transformMessage: nothing one body does can throw out of it", () => {
+  // A masker that fails stands for any defect or runtime limit reached inside the transform.
+  const failing = {
+    ip: () => {
+      throw new RangeError("Invalid string length 1.2.3.4");
+    },
+    deviceId: () => {
+      throw new RangeError("Invalid string length");
+    },
+  };
+
+  it("a failure while transforming is that message's rejection, naming only the error class", () => {
+    const r = transformMessage({ body: JSON.stringify(FETCH_LIKE), sentTimestamp: SENT }, failing);
+    const rejected = rejectionOf(r, "transform_failed");
+    assert.match(rejected.detail, /RangeError/);
+    assert.ok(!rejected.detail.includes("1.2.3.4"), "the error's message is not echoed");
+    assert.match(rejected.maskedPayload, /^\[payload withheld/);
+  });
+
+  it("a failure while masking the payload keeps the rejection's reason, withholding the payload", () => {
+    const r = transformMessage({ body: '{"ip":"10.0.0.1"', sentTimestamp: SENT }, failing);
+    const rejected = rejectionOf(r, "invalid_json");
+    assert.match(
+      rejected.maskedPayload,
+      /^\[payload withheld: masking it failed with RangeError\]$/,
+    );
+  });
+
+  it("a 256 KiB field name is dropped under a short, masked name", () => {
+    const name = "1.1.1.1.".repeat(32 * 1024);
+    const r = rowOf(run({ ...FETCH_LIKE, [name]: 1 }));
+    const [dropped] = r.droppedFields;
+    assert.ok(dropped !== undefined && dropped.length <= 130, `kept ${dropped?.length} chars`);
+    assert.ok(!dropped.includes("1.1.1.1"));
+  });
+});
