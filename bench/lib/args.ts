@@ -18,6 +18,7 @@ export interface BenchOptions {
   latencyMs: number;
   memory: boolean;
   memoryMessages: number;
+  hostileMessages: number;
   startup: boolean;
   profile: boolean;
   out: string | undefined;
@@ -37,6 +38,8 @@ export const USAGE = `npm run bench -- [options]
   --latency-ms N          delay the proxy adds to every SQS request (default 20)
   --skip-memory           skip peak RSS of etl run on a deep queue
   --memory-messages N     default 200000
+  --hostile-messages N    256 KiB bodies that grow nine-fold under masking, run with the
+                          deployed heap flag (default 1000)
   --skip-startup          skip the \`etl --version\` timing
   --skip-profile          skip the CPU profiles of etl run and of the ceiling
   --out FILE              JSON results (default bench/results/latest.json)`;
@@ -72,6 +75,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       "latency-ms": { type: "string" },
       "skip-memory": { type: "boolean" },
       "memory-messages": { type: "string" },
+      "hostile-messages": { type: "string" },
       "skip-startup": { type: "boolean" },
       "skip-profile": { type: "boolean" },
       out: { type: "string" },
@@ -107,6 +111,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     latencyMs: positive("latency-ms", values["latency-ms"], 20),
     memory: !values["skip-memory"],
     memoryMessages: positive("memory-messages", values["memory-messages"], 200_000),
+    hostileMessages: positive("hostile-messages", values["hostile-messages"], 1_000),
     startup: !values["skip-startup"],
     profile: !values["skip-profile"],
     out: values.out,

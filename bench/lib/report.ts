@@ -130,7 +130,9 @@ export function formatReport(s: Sections, targets: Target[]): string {
   }
   if (s.memory) {
     const m = s.memory;
-    out.push(`\n== Memory: etl run draining ${m.messages} messages`);
+    out.push(
+      `\n== Memory: etl run draining ${m.messages} messages (hostile: ${m.hostileMessages} × 256 KiB bodies that grow nine-fold under masking)`,
+    );
     for (const { label, etlNodeArgs, run } of m.runs) {
       const flags = etlNodeArgs.length > 0 ? `node ${etlNodeArgs.join(" ")}` : "no node flags";
       out.push(

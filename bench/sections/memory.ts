@@ -5,19 +5,21 @@
 import type { BenchOptions } from "../lib/args.js";
 import { peakRss } from "../lib/procfs.js";
 import { type BenchContext, runTrial, type TrialResult } from "../lib/trial.js";
-import { workload } from "../lib/workload.js";
+import { hostileWorkload, workload } from "../lib/workload.js";
 
 /** The node flags of the Dockerfile's ENTRYPOINT and the README's cron line. */
 export const DEPLOYED_NODE_ARGS = ["--max-old-space-size=256"];
 
 export interface MemoryRun {
-  label: "plain" | "deployed";
+  /** plain and deployed: the sample workload; hostile: bodies that grow nine-fold under masking. */
+  label: "plain" | "deployed" | "hostile";
   etlNodeArgs: string[];
   run: TrialResult;
 }
 
 export interface MemoryResult {
   messages: number;
+  hostileMessages: number;
   runs: MemoryRun[];
   /** The emulator's own peak RSS, for scale: it holds the whole queue. */
   emulatorPeakRssMB: number | undefined;
@@ -49,9 +51,21 @@ export async function memorySection(
     );
     runs.push({ ...variant, run });
   }
+  log(`  hostile: seeding ${options.hostileMessages} × 256 KiB bodies of "1.1.1.1."…`);
+  const hostile = await runTrial(ctx, "etl", hostileWorkload(options.hostileMessages), {
+    concurrency: options.concurrency,
+    etlArgs: options.etlArgs,
+    etlNodeArgs: DEPLOYED_NODE_ARGS,
+  });
+  log(
+    `  hostile: etl ${hostile.wallSeconds.toFixed(1)} s  peak RSS ${hostile.peakRssMB?.toFixed(1)} MB  ` +
+      `${hostile.correct ? "ok" : `WRONG: ${hostile.check}`}`,
+  );
+  runs.push({ label: "hostile", etlNodeArgs: DEPLOYED_NODE_ARGS, run: hostile });
   const emulatorPeak = peakRss(ctx.emulator.pid);
   return {
     messages: options.memoryMessages,
+    hostileMessages: options.hostileMessages,
     runs,
     emulatorPeakRssMB: emulatorPeak === undefined ? undefined : emulatorPeak / 2 ** 20,
   };

@@ -298,7 +298,7 @@ describe("no raw PII or secret leaks", () => {
     const wrongPassword = `wr0ng-${randomBytes(12).toString("hex")}`;
     secrets.push(wrongPassword);
     const wrongUrl = db.roleUrl.replace(db.password, wrongPassword);
-    const wrong = await cli("run, wrong password", ["run", "--startup-wait", "1"], 1, {
+    const wrong = await cli("run, wrong password", ["run", "--startup-wait", "1"], 2, {
       ...env(),
       DATABASE_URL: wrongUrl,
     });
