@@ -79,7 +79,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
   cmd.action(async (opts: Record<string, unknown>) => {
     const { config: loadDotenv } = await import("dotenv");
     loadDotenv({ quiet: true }); // never overrides variables already in the environment
-    const { loadConfig } = await import("./config.js");
+    const { configWarnings, loadConfig } = await import("./config.js");
     const { ConfigError, describeError, exitCodeOf } = await import("./errors.js");
     const prepare = () => {
       const values = Object.fromEntries(
@@ -101,7 +101,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
         groups: spec.settings,
         ...(spec.defaults ? { defaults: spec.defaults } : {}),
       });
-      return { values, config };
+      return { values, config, warnings: configWarnings(given) };
     };
     let prepared: ReturnType<typeof prepare>;
     try {
@@ -112,9 +112,10 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
       process.stderr.write(`etl: ${err.message}\n`);
       process.exit(ExitCode.USAGE);
     }
-    const { config, values } = prepared;
+    const { config, values, warnings } = prepared;
     const { createLogger } = await import("./logger.js");
     const logger = createLogger({ level: config.logLevel });
+    for (const warning of warnings) logger.warn(warning);
     try {
       // Each value was produced from its own flag's declaration just above.
       process.exit(await spec.handler({ config, logger, flags: values as never }));

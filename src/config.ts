@@ -309,13 +309,57 @@ function loadKey(raw: string | undefined): Buffer {
   return key;
 }
 
-/** The database URL with its password replaced, safe to log. */
+/**
+ * Query parameters of a connection URL whose values are shown as they are. pg reads every
+ * parameter (`?password=`, `?sslpassword=`, `?sslkey=` all work), so redaction is by allowlist:
+ * a parameter not known to be harmless is shown as `***`.
+ */
+const SHOWN_URL_PARAMS = new Set([
+  "application_name",
+  "client_encoding",
+  "connect_timeout",
+  "host",
+  "port",
+  "ssl",
+  "sslmode",
+  "target_session_attrs",
+]);
+
+/** The URL with every secret it can carry replaced by `***`: password, query parameters, fragment. */
 export function redactUrl(value: string): string {
+  let u: URL;
   try {
-    const u = new URL(value);
-    if (u.password) u.password = "***";
-    return u.toString();
+    u = new URL(value);
   } catch {
     return "<unparseable url>";
   }
+  if (u.password) u.password = "***";
+  for (const key of [...new Set(u.searchParams.keys())]) {
+    if (!SHOWN_URL_PARAMS.has(key.toLowerCase())) u.searchParams.set(key, "***");
+  }
+  if (u.hash) u.hash = "***";
+  return u.toString().replaceAll("%2A%2A%2A", "***");
+}
+
+/** True if a connection URL carries a password (in the user info or as a query parameter). */
+export function urlCarriesPassword(value: string): boolean {
+  try {
+    const u = new URL(value);
+    return u.password !== "" || [...u.searchParams.keys()].some((k) => /pass/i.test(k));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Advice about how settings were given (not errors): a password in --database-url is visible in
+ * `ps` to every user of the machine, the reason PII_HASH_KEY has no flag at all.
+ */
+export function configWarnings(flags: CliFlags): string[] {
+  const url = flags.databaseUrl;
+  if (url === undefined || !urlCarriesPassword(String(url))) return [];
+  return [
+    "--database-url carries a password, which every user of this machine can read in `ps`: " +
+      "set DATABASE_URL in the environment or .env instead (or use ~/.pgpass / PGPASSWORD).",
+  ];
 }

@@ -4,7 +4,7 @@ import type { Config } from "../config.js";
 import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { countRejectedByReason, listRejected } from "../sink/rejected-store.js";
-import { formatTable, printJson, printLines } from "./output.js";
+import { formatTable, oneLine, printJson, printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
 
 export const command = defineCommand({
@@ -61,11 +61,12 @@ export async function rejected(config: Config, logger: Logger, options: Rejected
       for (const e of entries) {
         const payload =
           e.payload.length > PAYLOAD_WIDTH ? `${e.payload.slice(0, PAYLOAD_WIDTH)}…` : e.payload;
+        // Each field on its own line: a newline inside one must not start another.
         printLines(
           "",
-          `${e.message_id}  ${e.reason}  received ${e.receive_count}x  ${e.rejected_at.toISOString()}`,
-          `  ${e.detail}`,
-          `  ${payload}`,
+          `${oneLine(e.message_id)}  ${oneLine(e.reason)}  received ${e.receive_count}x  ${e.rejected_at.toISOString()}`,
+          `  ${oneLine(e.detail)}`,
+          `  ${oneLine(payload)}`,
         );
       }
     },

@@ -169,7 +169,7 @@ export class PostgresSink {
         rejected.map((r) => r.result.reason),
         rejected.map((r) => r.result.detail),
         rejected.map((r) => r.result.maskedPayload),
-        rejected.map((r) => this.options.cipher.seal(r.message.body)),
+        rejected.map((r) => this.options.cipher.seal(r.message.body, r.message.messageId)),
         rejected.map((r) => r.message.receiveCount),
         rejected.map((r) => sentAt(r.message.sentTimestamp)),
       ],

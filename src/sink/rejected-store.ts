@@ -114,7 +114,7 @@ export async function replayRejected(
         const still: Still[] = [];
         for (const entry of chunk.rows) {
           outcome.examined++;
-          const body = cipher.open(entry.body_sealed);
+          const body = cipher.open(entry.body_sealed, entry.message_id);
           if (body === null) {
             outcome.undecryptable++;
             continue;

@@ -47,7 +47,26 @@ const quote = (text: string, maxCodePoints: number, masker: Masker) =>
   JSON.stringify(shortText(text, maxCodePoints, masker));
 
 /** Longest dropped-field name kept for the run summary (names come from producers). */
-const DROPPED_NAME_MAX = 128;
+const DROPPED_NAME_MAX = 64;
+/** A part of a dropped field's name is kept only if it is a plain word of at most this length. */
+const NAME_WORD_MAX = 32;
+
+/**
+ * What the run summary (logs, etl.runs) records of a dropped field's name: its shape. Each
+ * `_`-separated part that is a plain word stays; any other part (digits, dots, colons, anything
+ * else) becomes `*`. A producer that sends a map keyed by device id or IP address
+ * ({"devices":{"a1b2c3d4e5f60718":…}}) has its keys in the flattened names; pattern masking
+ * would miss a device id of an unknown format, so values never reach the summary at all:
+ * "devices_a1b2c3d4e5f60718" is recorded as "devices_*".
+ */
+export function droppedFieldShape(name: string): string {
+  const shape = name
+    .slice(0, 4 * DROPPED_NAME_MAX)
+    .split("_")
+    .map((part) => (part.length <= NAME_WORD_MAX && /^[A-Za-z]*$/.test(part) ? part : "*"))
+    .join("_");
+  return shape.length > DROPPED_NAME_MAX ? `${shape.slice(0, DROPPED_NAME_MAX)}…` : shape;
+}
 
 /**
  * Transform one message. Steps run in a fixed order and the first failure
@@ -166,10 +185,7 @@ function transformOrThrow(msg: TransformInput, masker: Masker): TransformResult 
     app_version: appVersion,
     create_date: createDate,
   };
-  // Field names come from the body too, so they are scrubbed like it
-  // ({"ips":{"1.2.3.4":true}} flattens to a name containing an address).
-  const droppedFields = valid.droppedFields.map((name) =>
-    shortText(name, DROPPED_NAME_MAX, masker),
-  );
+  // Field names come from the body too: only their shape is kept (see droppedFieldShape).
+  const droppedFields = valid.droppedFields.map(droppedFieldShape);
   return { kind: "row", row, droppedFields };
 }

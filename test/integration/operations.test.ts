@@ -149,7 +149,10 @@ describe("operator commands", () => {
       `INSERT INTO etl.rejected_messages (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
        VALUES ('m-fixed', 'invalid_app_version', 'old bug', '{}', $1, 1, '2026-02-03T23:59:59Z'),
               ('m-oldkey', 'invalid_app_version', 'old bug', '{}', $2, 1, '2026-02-03T00:00:00Z')`,
-      [cipher.seal(JSON.stringify(VALID)), oldCipher.seal(JSON.stringify(VALID))],
+      [
+        cipher.seal(JSON.stringify(VALID), "m-fixed"),
+        oldCipher.seal(JSON.stringify(VALID), "m-oldkey"),
+      ],
     );
 
     const dry = await runCli(["replay", "--dry-run", "--json"], h.env(url, queue.name));

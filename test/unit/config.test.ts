@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { Option } from "commander";
 import { flagName, parseDecimal, wholeNumber } from "../../src/command-spec.js";
 import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
-import { loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
+import { configWarnings, loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 const KEY = "k".repeat(32);
@@ -91,6 +91,33 @@ describe("redactUrl", () => {
     );
     assert.equal(redactUrl("postgres://db/prod"), "postgres://db/prod");
     assert.equal(redactUrl("::not a url"), "<unparseable url>");
+  });
+
+  test("hides every secret a connection URL can carry, in any spelling pg accepts", () => {
+    const secret = "s3cr%40t";
+    const forms = [
+      `postgres://app@db/prod?password=${secret}`,
+      `postgres://app@db/prod?sslmode=require&sslpassword=${secret}`,
+      `postgres://app@db/prod?PassWord=${secret}&password=${secret}`,
+      `postgres://app@db/prod?sslkey=/k/${secret}&options=-c%20x%3D${secret}`,
+      `postgresql://app:${secret}@db/prod#${secret}`,
+    ];
+    for (const url of forms) {
+      const shown = redactUrl(url);
+      assert.ok(!shown.includes("s3cr"), `${url} → ${shown}`);
+      assert.match(shown, /\*\*\*/);
+    }
+    assert.equal(
+      redactUrl("postgres://db/prod?sslmode=require&application_name=etl&password=x"),
+      "postgres://db/prod?sslmode=require&application_name=etl&password=***",
+    );
+  });
+
+  test("a password in --database-url draws a warning; one in the environment does not", () => {
+    assert.equal(configWarnings({ databaseUrl: "postgres://app:pw@db/prod" }).length, 1);
+    assert.equal(configWarnings({ databaseUrl: "postgres://app@db/prod?password=pw" }).length, 1);
+    assert.deepEqual(configWarnings({ databaseUrl: "postgres://app@db/prod" }), []);
+    assert.deepEqual(configWarnings({}), []);
   });
 });
 
