@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { parseDecimal } from "./command-spec.js";
 import { ConfigError } from "./errors.js";
-import { MIN_KEY_BYTES } from "./transform/mask.js";
+import { parsePiiHashKey } from "./pii-key.js";
 
 const int = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
@@ -288,25 +288,8 @@ export function loadConfig(
   return {
     // Every key of Settings was filled from its own schema's output just above.
     ...(values as Settings),
-    piiHashKey: options.requireKey ? loadKey(env.PII_HASH_KEY) : undefined,
+    piiHashKey: options.requireKey ? parsePiiHashKey(env.PII_HASH_KEY) : undefined,
   };
-}
-
-function loadKey(raw: string | undefined): Buffer {
-  if (raw === undefined || raw === "") {
-    throw new ConfigError(
-      "Invalid configuration: PII_HASH_KEY is not set. Generate one with `npx etl keygen` and put it " +
-        "in the environment or in .env (it is deliberately not a flag: flags show up in `ps`).",
-    );
-  }
-  const key = Buffer.from(raw, "utf8");
-  if (key.length < MIN_KEY_BYTES) {
-    throw new ConfigError(
-      `Invalid configuration: PII_HASH_KEY is ${key.length} bytes; it must be at least ${MIN_KEY_BYTES}. ` +
-        "Generate one with `npx etl keygen`.",
-    );
-  }
-  return key;
 }
 
 /**

@@ -42,6 +42,10 @@ export const COMMANDS = {
     summary: "delete ledger rows older than the queue's message retention",
     load: () => import("./prune.js"),
   },
+  "rotate-key": {
+    summary: "record a deliberate change of PII_HASH_KEY (a new key epoch, dated)",
+    load: () => import("./rotate-key.js"),
+  },
   keygen: {
     summary: "print a new random PII_HASH_KEY (32 random bytes, hex)",
     load: () => import("./keygen.js"),

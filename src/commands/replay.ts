@@ -4,7 +4,9 @@ import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { keyFingerprint } from "../pii-key.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
+import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
 import { createMasker, transformMessage } from "../transform/index.js";
 import { printJson, printLines } from "./output.js";
@@ -47,13 +49,16 @@ export async function replay(
     config,
     logger,
     1,
-    (pool) =>
-      replayRejected(
+    async (pool) => {
+      // Rows loaded now must carry masks of the key the table's masks were made with.
+      await checkKeyEpoch(pool, keyFingerprint(key), { record: !options.dryRun });
+      return replayRejected(
         pool,
         options,
         (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
         createBodyCipher(key),
-      ),
+      );
+    },
     // A dry run changes nothing, not even the schema.
     { schema: options.dryRun ? "current" : "migrate" },
   );

@@ -4,6 +4,7 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { Pool } from "pg";
 import type { Config } from "../config.js";
+import { ExitCode, exitCodeOf } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { createPool, waitForDatabase } from "../sink/database.js";
 import { ensureSchemaCurrent, requireSchemaCurrent } from "../sink/schema.js";
@@ -59,11 +60,17 @@ export async function withDatabaseAndQueue<T>(
   const pool = createPool(config, poolSize, logger);
   const sqs = createSqsClient(config);
   try {
-    const [database, queue] = await Promise.allSettled([
+    const starts = [
       waitForDatabase(pool, config.databaseUrl, config.startupWaitSeconds, logger),
       resolveQueueUrl(sqs, config, logger).then((url) =>
         options.deadLetter ? deadLetterQueueUrl(sqs, url) : url,
       ),
+    ] as const;
+    // A configuration error on either side ends the start at once: waiting out the other
+    // side's start-up wait (SQS not up yet) first would only delay an exit 2 nothing can fix.
+    const [database, queue] = await Promise.race([
+      Promise.allSettled(starts),
+      ...starts.map(rejectOnUsageError),
     ]);
     if (database.status === "rejected") throw database.reason;
     if (queue.status === "rejected") throw queue.reason;
@@ -101,3 +108,12 @@ async function closePool(pool: Pool): Promise<void> {
 }
 
 const POOL_CLOSE_MS = 2_000;
+
+/** Rejects with the error if `start` fails with a usage error (exit 2); otherwise never settles. */
+function rejectOnUsageError(start: Promise<unknown>): Promise<never> {
+  return new Promise((_, reject) => {
+    start.catch((err: unknown) => {
+      if (exitCodeOf(err) === ExitCode.USAGE) reject(err);
+    });
+  });
+}

@@ -6,9 +6,11 @@ import type { Config } from "../config.js";
 import { redactUrl } from "../config.js";
 import { describeError, ExitCode, exitCodeOf } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { keyFingerprint } from "../pii-key.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
+import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
 import { Deleter } from "../source/deleter.js";
@@ -111,6 +113,7 @@ export async function runEtl(
   const key = config.piiHashKey;
   if (!key) throw new Error("runEtl needs config.piiHashKey (loadConfig with requireKey)");
   const masker = createMasker(key);
+  const fingerprint = keyFingerprint(key);
   const endpoint = endpointLabel(config);
   const dryRun = options.dryRun === true;
   const startedAt = new Date();
@@ -123,6 +126,7 @@ export async function runEtl(
       batchSize: config.batchSize,
       dryRun,
       fromDlq: options.fromDlq === true,
+      keyFingerprint: fingerprint,
     },
     "starting run",
   );
@@ -136,6 +140,8 @@ export async function runEtl(
     logger,
     poolSize,
     async (pool, sqs, queueUrl) => {
+      // Before anything is received: masks made with another key would not compare.
+      await checkKeyEpoch(pool, fingerprint, { record: !dryRun });
       const receiver = new Receiver(sqs, {
         queueUrl,
         endpoint,

@@ -5,7 +5,9 @@ import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
+import { type KeyEpoch, listKeyEpochs } from "../sink/key-epochs.js";
 import { countLoginRows } from "../sink/login-stats.js";
+import { versionOf } from "../sink/migrations/index.js";
 import { countRejectedByReason } from "../sink/rejected-store.js";
 import { lastRun, type RecordedRun } from "../sink/runs.js";
 import { describeMigration, schemaState } from "../sink/schema.js";
@@ -28,6 +30,8 @@ interface DatabaseStatus {
   rowsLoaded: { count: number; exact: boolean };
   rejected: { reason: string; count: number; newest: Date }[];
   lastRun: RecordedRun | undefined;
+  /** Which key fingerprint made the masks since when (etl rotate-key adds one); oldest first. */
+  keyEpochs: KeyEpoch[];
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -54,6 +58,7 @@ async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
       rowsLoaded: { count: 0, exact: true },
       rejected: [],
       lastRun: undefined,
+      keyEpochs: [],
     };
   }
   return {
@@ -62,6 +67,7 @@ async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
     rowsLoaded: await countLoginRows(pool),
     rejected: await countRejectedByReason(pool),
     lastRun: await lastRun(pool),
+    keyEpochs: state.applied.includes(versionOf("key-epochs")) ? await listKeyEpochs(pool) : [],
   };
 }
 
@@ -114,7 +120,7 @@ function queueLines(queue: Outcome<QueueInfo>): string[] {
 
 function databaseLines(database: Outcome<DatabaseStatus>): string[] {
   if (!database.ok) return ["database: unreachable", `  ${database.error}`];
-  const { schema, initialised, rowsLoaded, rejected, lastRun } = database.value;
+  const { schema, initialised, rowsLoaded, rejected, lastRun, keyEpochs } = database.value;
   if (!initialised) {
     return [
       "database",
@@ -144,6 +150,13 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
   } else {
     lines.push("  last run              none recorded");
   }
+  const current = keyEpochs.at(-1);
+  lines.push(
+    current
+      ? `  key                   fingerprint ${current.fingerprint} since ${current.startedAt.toISOString()} ` +
+          `(epoch ${current.epoch}${keyEpochs.length > 1 ? `; masks before that do not compare with later ones` : ""})`
+      : "  key                   none recorded yet (the first run records its fingerprint)",
+  );
   return lines;
 }
 

@@ -18,7 +18,13 @@ import { checkpoint } from "../test-hooks.js";
 import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
-import { isolateRefusals, type Refusal, refusalDetail, systemicFailure } from "./refusals.js";
+import {
+  isolateRefusals,
+  isRefusal,
+  type Refusal,
+  refusalDetail,
+  systemicError,
+} from "./refusals.js";
 import { withTransaction } from "./transaction.js";
 
 /** The rejection entries' parameters, after the ledger's two and the rows' (one per column + id). */
@@ -111,16 +117,44 @@ export class PostgresSink {
   /**
    * Commit the batch. If the database refuses some of its rows (a constraint, a trigger), the
    * batch is bisected down to those messages (src/sink/refusals.ts), every other message still
-   * commits, and the refused ones are rejected as db_error — unless every row was refused the
-   * same way, which is the table's fault and stops the run with nothing rejected.
+   * commits, and the refused ones are rejected as db_error — unless the table refuses any row
+   * (the probe below), which stops the run instead of rejecting message after message.
    */
   private async commitIsolatingRefusals(items: readonly SinkItem[]): Promise<Committed> {
     const first = await this.isolate(items);
     const done = sum(first.results);
     if (first.refused.length === 0) return done;
-    const systemic = systemicFailure(first.refused, done.inserted);
-    if (systemic) throw systemic;
+    await this.stopIfSystemic(first.refused);
     return merge(done, await this.rejectRefused(first.refused));
+  }
+
+  /**
+   * Poison messages or a broken table? Insert a neutral row (no values but the refused row's
+   * date, so it lands in the same partition) and roll it back. If the table refuses it the way
+   * it refused the message, any message would be refused: stop. Refusals alike are not enough
+   * to tell (two messages breaking one CHECK look the same as a missing partition), and one
+   * refusal alone may already be systemic (a trickle queue gives batches of one).
+   */
+  private async stopIfSystemic(refused: readonly Refusal<SinkItem>[]): Promise<void> {
+    const refusal = refused.find((r) => r.item.result.kind === "row");
+    if (!refusal || refusal.item.result.kind !== "row") return;
+    const probe: LoginRow = {
+      user_id: PROBE_USER_ID,
+      device_type: null,
+      masked_ip: null,
+      masked_device_id: null,
+      locale: null,
+      app_version: null,
+      create_date: refusal.item.result.row.create_date,
+    };
+    try {
+      await withTransaction(this.pool, (client) => insertLoginRows(client, [probe]), {
+        rollback: true,
+      });
+    } catch (err) {
+      if (!isRefusal(err)) throw asDatabaseError(err);
+      if (errorCode(err) === errorCode(refusal.error)) throw systemicError(refusal, err);
+    }
   }
 
   private async isolate(items: readonly SinkItem[]) {
@@ -236,14 +270,18 @@ export class PostgresSink {
   }
 }
 
+/** The user_id of the probe row (never committed: its transaction always rolls back). */
+const PROBE_USER_ID = "login-etl-probe";
+
 /**
- * The smallest entry that still keeps the message: its sealed body (for replay), a reason and a
- * detail naming both refusals; no sent_at, receive count or payload, the usual culprits.
+ * The smallest entry that still keeps the message replayable: its sealed body, sent_at (replay
+ * needs it for create_date; sentAt() already drops a time Postgres cannot store) and receive
+ * count, a reason and a detail naming both refusals; no payload, the usual culprit.
  */
 function minimalEntry(entry: SinkItem, err: unknown): SinkItem {
   const first = entry.result.kind === "rejected" ? entry.result.detail : "";
   return {
-    message: { ...entry.message, sentTimestamp: undefined, receiveCount: 0 },
+    message: entry.message,
     result: {
       kind: "rejected",
       reason: entry.result.kind === "rejected" ? entry.result.reason : "db_error",
@@ -253,11 +291,14 @@ function minimalEntry(entry: SinkItem, err: unknown): SinkItem {
   };
 }
 
-/** SentTimestamp as timestamptz text, or null if it is no representable time. */
+/**
+ * SentTimestamp as timestamptz text, or null unless it is a time between 1970 and 9999 (SQS
+ * cannot produce others, and Postgres refuses some: "+275760-…" is no timestamptz).
+ */
 function sentAt(ms: number | undefined): string | null {
-  if (ms === undefined) return null;
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return null;
   const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+  return Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999 ? null : date.toISOString();
 }
 
 function sum(results: readonly Committed[]): Committed {

@@ -1,6 +1,6 @@
-// Rows the database refuses: finding them by bisection, describing them, and telling a poison
-// message (one bad row) from a systemic failure (every row refused the same way: a missing
-// partition, a NOT NULL column the loader does not fill). Shared by `etl run` and `etl replay`.
+// Rows the database refuses: finding them by bisection, describing them, and the error for a
+// systemic failure (the table refuses any row: a missing partition, a NOT NULL column the
+// loader does not fill). Shared by `etl run` and `etl replay`.
 import { DatabaseError, describeError, errorCode } from "../errors.js";
 import { classifyDbFailure } from "./database.js";
 
@@ -56,29 +56,18 @@ export function refusalDetail(err: unknown): string {
   );
 }
 
-/** The fewest refusals, all alike and with nothing loaded beside them, that make a batch systemic. */
-export const SYSTEMIC_MIN_REFUSALS = 2;
-
 /**
- * A DatabaseError when the refusals look systemic: at least SYSTEMIC_MIN_REFUSALS, every one with
- * the same SQLSTATE and message, and not a single row of the batch loaded. Rejecting them one by
- * one would move the whole queue into the rejected messages; stopping leaves them in the queue
- * for after the table is fixed. Undefined for ordinary poison messages.
+ * The error that stops a run whose table refuses even a neutral row the way it refused the
+ * batch's (see PostgresSink's probe): the table is at fault, not the messages.
  */
-export function systemicFailure(
-  refused: readonly Refusal<unknown>[],
-  loaded: number,
-): DatabaseError | undefined {
-  const [first] = refused;
-  if (first === undefined || refused.length < SYSTEMIC_MIN_REFUSALS || loaded > 0) return undefined;
-  const signature = (err: unknown) => `${errorCode(err)}\n${describeError(err)}`;
-  const expected = signature(first.error);
-  if (!refused.every((r) => signature(r.error) === expected)) return undefined;
+export function systemicError(refusal: Refusal<unknown>, probeError: unknown): DatabaseError {
+  const code = errorCode(refusal.error);
+  const message = refusal.error instanceof Error ? refusal.error.message : String(refusal.error);
   return new DatabaseError(
-    `Postgres refused all ${refused.length} rows of a batch with the same error ` +
-      `(SQLSTATE ${errorCode(first.error)}: ${describeError(first.error)}). ` +
-      "That is the table, not the messages: fix it (a missing partition, constraint or column) and run again. " +
-      "Nothing was rejected; the messages stay in the queue.",
-    { cause: first.error, code: errorCode(first.error) },
+    `Postgres refused rows (SQLSTATE ${code}: ${message}), and refused a neutral probe row the same ` +
+      "way: that is the table, not the messages. Fix it (a missing partition, a NOT NULL column " +
+      "the loader does not fill, a trigger that refuses everything) and run again. The refused " +
+      "messages were not rejected; they stay in the queue.",
+    { cause: probeError, code },
   );
 }

@@ -1,6 +1,6 @@
 // Reading the rejected messages (`etl rejected`) and replaying them through the current transform
 // (`etl replay`). The SQL lives here, beside the code that runs it.
-import type { Pool } from "pg";
+import type { Pool, PoolClient } from "pg";
 import type { LoginRow, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { insertLoginRows } from "./postgres-sink.js";
@@ -63,18 +63,32 @@ export interface ReplayOutcome {
 export interface ReplayOptions {
   reason: string | undefined;
   dryRun: boolean;
+  /** Most messages per chunk. */
   chunkSize?: number;
+  /** Most bytes of sealed bodies per chunk (at least one message is always taken). */
+  chunkBytes?: number;
 }
 
-// Locked so that two replays (or a replay and a DBA) cannot load the same message twice: the
-// second waits, then no longer finds the rows the first one moved out.
-const SELECT_CHUNK_SQL = `
-SELECT message_id, body_sealed, (extract(epoch FROM sent_at) * 1000)::float8 AS sent_ms
-  FROM etl.rejected_messages
- WHERE ($1::text IS NULL OR reason = $1) AND message_id > $2
- ORDER BY message_id
- LIMIT $3
-   FOR UPDATE`;
+// A chunk is read without a lock and transformed outside any transaction: transforming many
+// large bodies must not keep a transaction open (idle_in_transaction_session_timeout would end
+// it, and its locks would block other replays). Bounded by count and by sealed bytes, so memory
+// follows the budget, not the size of what producers sent.
+const READ_CHUNK_SQL = `
+SELECT message_id, body_sealed, sent_ms FROM (
+  SELECT message_id, body_sealed, sent_ms,
+         sum(octet_length(body_sealed)) OVER (ORDER BY message_id) AS running
+    FROM (SELECT message_id, body_sealed, (extract(epoch FROM sent_at) * 1000)::float8 AS sent_ms
+            FROM etl.rejected_messages
+           WHERE ($1::text IS NULL OR reason = $1) AND message_id > $2
+           ORDER BY message_id
+           LIMIT $3) AS firsts) AS sized
+ WHERE running - octet_length(body_sealed) < $4
+ ORDER BY message_id`;
+
+// Then, in the chunk's transaction, the rows are locked: two replays (or a replay and a DBA)
+// cannot load one message twice; a row the other took in the meantime is gone and skipped.
+const LOCK_CHUNK_SQL = `
+SELECT message_id FROM etl.rejected_messages WHERE message_id = ANY($1::text[]) FOR UPDATE`;
 
 const LOAD_REPLAYED_SQL = `
 WITH gone AS (DELETE FROM etl.rejected_messages WHERE message_id = ANY($1::text[]) RETURNING message_id)
@@ -87,10 +101,20 @@ UPDATE etl.rejected_messages r
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(message_id, reason, detail, payload)
  WHERE r.message_id = u.message_id`;
 
+const DEFAULT_CHUNK_SIZE = 500;
+const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
+
+/** One rejected message after the current transform: a row to load, or still rejected. */
+type Replayed =
+  | { id: string; kind: "row"; row: LoginRow }
+  | { id: string; kind: "still"; still: Still };
+
 /**
- * Run rejected messages through `transform` again, a chunk per transaction: in each, the
- * messages that now pass are inserted into user_logins and leave the rejected messages together, so each is
- * loaded exactly once however often replay runs.
+ * Run rejected messages through `transform` again, a chunk at a time: in each chunk's
+ * transaction, the messages that now pass are inserted into user_logins and leave the rejected
+ * messages together, so each is loaded exactly once however often replay runs. A row the
+ * database still refuses is isolated (src/sink/refusals.ts, savepoints) and stays rejected with
+ * the new detail; the rest of its chunk loads.
  */
 export async function replayRejected(
   pool: Pool,
@@ -99,77 +123,92 @@ export async function replayRejected(
   cipher: BodyCipher,
 ): Promise<ReplayOutcome> {
   const outcome: ReplayOutcome = { examined: 0, loaded: 0, stillRejected: {}, undecryptable: 0 };
-  const chunkSize = options.chunkSize ?? 500;
   let after = "";
   for (;;) {
-    const examined = await withTransaction(
-      pool,
-      async (client) => {
-        const chunk = await client.query<{
-          message_id: string;
-          body_sealed: Buffer;
-          sent_ms: number | null;
-        }>(SELECT_CHUNK_SQL, [options.reason ?? null, after, chunkSize]);
-        const loadable: { id: string; row: LoginRow }[] = [];
-        const still: Still[] = [];
-        for (const entry of chunk.rows) {
-          outcome.examined++;
-          const body = cipher.open(entry.body_sealed, entry.message_id);
-          if (body === null) {
-            outcome.undecryptable++;
-            continue;
-          }
-          const result = transform(body, entry.sent_ms ?? undefined);
-          if (result.kind === "row") {
-            loadable.push({ id: entry.message_id, row: result.row });
-          } else {
-            still.push({
+    const chunk = await pool.query<{
+      message_id: string;
+      body_sealed: Buffer;
+      sent_ms: number | null;
+    }>(READ_CHUNK_SQL, [
+      options.reason ?? null,
+      after,
+      options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    ]);
+    const last = chunk.rows.at(-1);
+    if (!last) return outcome;
+    after = last.message_id;
+    const replayed: Replayed[] = [];
+    for (const entry of chunk.rows) {
+      const body = cipher.open(entry.body_sealed, entry.message_id);
+      if (body === null) {
+        outcome.examined++;
+        outcome.undecryptable++;
+        continue;
+      }
+      const result = transform(body, entry.sent_ms ?? undefined);
+      replayed.push(
+        result.kind === "row"
+          ? { id: entry.message_id, kind: "row", row: result.row }
+          : {
               id: entry.message_id,
-              reason: result.reason,
-              detail: result.detail,
-              payload: result.maskedPayload,
-            });
-          }
-        }
-        // Rows the database still refuses stay rejected with the new detail; the rest load.
-        const { refused } = await isolateRefusals(loadable, (part) =>
-          withSavepoint(client, () =>
-            insertLoginRows(
-              client,
-              part.map((p) => p.row),
-            ),
-          ),
-        );
-        for (const { item, error } of refused) {
-          still.push({
-            id: item.id,
-            reason: "db_error",
-            detail: refusalDetail(error),
-            payload: null,
-          });
-        }
-        for (const s of still) {
-          outcome.stillRejected[s.reason] = (outcome.stillRejected[s.reason] ?? 0) + 1;
-        }
-        const refusedIds = new Set(refused.map((r) => r.item.id));
-        const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
-        if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
-        if (still.length > 0) {
-          await client.query(UPDATE_REASON_SQL, [
-            still.map((s) => s.id),
-            still.map((s) => s.reason),
-            still.map((s) => s.detail),
-            still.map((s) => s.payload),
-          ]);
-        }
-        outcome.loaded += loadedIds.length;
-        return chunk.rows;
-      },
+              kind: "still",
+              still: {
+                id: entry.message_id,
+                reason: result.reason,
+                detail: result.detail,
+                payload: result.maskedPayload,
+              },
+            },
+      );
+    }
+    await withTransaction(
+      pool,
+      (client) => writeChunk(client, replayed, outcome),
       // A dry run rolls every chunk back; its counts are what a real run would commit.
       { rollback: options.dryRun },
     );
-    const last = examined[examined.length - 1];
-    if (!last) return outcome;
-    after = last.message_id;
+  }
+}
+
+async function writeChunk(
+  client: PoolClient,
+  replayed: readonly Replayed[],
+  outcome: ReplayOutcome,
+): Promise<void> {
+  const locked = await client.query<{ message_id: string }>(LOCK_CHUNK_SQL, [
+    replayed.map((r) => r.id),
+  ]);
+  const present = new Set(locked.rows.map((r) => r.message_id));
+  const mine = replayed.filter((r) => present.has(r.id));
+  const loadable = mine.flatMap((r) => (r.kind === "row" ? [r] : []));
+  const still = mine.flatMap((r) => (r.kind === "still" ? [r.still] : []));
+  // Rows the database still refuses stay rejected with the new detail; the rest load.
+  const { refused } = await isolateRefusals(loadable, (part) =>
+    withSavepoint(client, () =>
+      insertLoginRows(
+        client,
+        part.map((p) => p.row),
+      ),
+    ),
+  );
+  for (const { item, error } of refused) {
+    still.push({ id: item.id, reason: "db_error", detail: refusalDetail(error), payload: null });
+  }
+  const refusedIds = new Set(refused.map((r) => r.item.id));
+  const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
+  if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
+  if (still.length > 0) {
+    await client.query(UPDATE_REASON_SQL, [
+      still.map((s) => s.id),
+      still.map((s) => s.reason),
+      still.map((s) => s.detail),
+      still.map((s) => s.payload),
+    ]);
+  }
+  outcome.examined += mine.length;
+  outcome.loaded += loadedIds.length;
+  for (const s of still) {
+    outcome.stillRejected[s.reason] = (outcome.stillRejected[s.reason] ?? 0) + 1;
   }
 }

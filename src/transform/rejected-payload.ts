@@ -1,10 +1,20 @@
 // What we keep of a rejected message, for a human to debug the producer.
 //
-// Rule: no raw PII may land in any table, not even inside a body we could not
-// parse. So every ip and device id we can recognise is replaced by
-// "hmac:<mask>", using the same masker as the rows: an engineer can still see
-// that a rejected message came from the same device as some loaded row,
-// without ever seeing the device id itself.
+// Rule: no raw PII in any table, not even inside a body we could not parse. One lenient JSON
+// tokenizer reads every body, valid, truncated or not JSON at all, at any depth (no recursion),
+// and rewrites each value by where it sits, with the transform's field semantics:
+// - a value whose member name flattens to `ip` or `device_id` ({"ip":…}, {"device":{"id":…}},
+//   {"device\u005fid":…}, inside arrays too), and every scalar inside a container held there,
+//   becomes "hmac:<mask>" with the same masker as the rows, so it can still be matched with a
+//   loaded row without being readable;
+// - a value of a column user_logins stores as it arrives (user_id, device_type, locale,
+//   app_version) keeps its words (it reveals nothing the table does not), only addresses and
+//   ddd-dd-dddd ids in it are masked;
+// - every other key and value, and any text outside JSON, keeps only what cannot identify
+//   anything: addresses and ddd-dd-dddd ids anywhere become masks, and every other word that
+//   contains a digit becomes `#`s (a device id of a format we do not know, a map keyed by ids).
+//   Words without digits, and words of up to 4 characters (counts, years, times, "v4"), stay.
+// The result is cut at STORED_PAYLOAD_MAX_CHARS after masking; the sealed original keeps it all.
 
 import { isIPv6 } from "node:net";
 import { canonicalizeIp } from "./ip.js";
@@ -12,9 +22,6 @@ import type { Masker } from "./mask.js";
 import { makeStorable } from "./text.js";
 
 type PiiKind = "ip" | "device_id";
-
-/** Deepest container nesting (objects and arrays) walked structurally; deeper → text path. */
-const MAX_PAYLOAD_DEPTH = 64;
 
 /**
  * The most characters of masked payload stored per rejected message. Masking can make a body
@@ -24,51 +31,45 @@ const MAX_PAYLOAD_DEPTH = 64;
  */
 export const STORED_PAYLOAD_MAX_CHARS = 8_192;
 
+/** Flattened names of the columns user_logins stores unmasked. */
+const SHOWN_FIELDS = new Set(["user_id", "device_type", "locale", "app_version"]);
+
+/**
+ * Words this short cannot be an identifier worth hiding (counts, years, ports, times, "v4",
+ * "eth0"): 4 characters are at most ~24 bits, and keeping them keeps payloads readable.
+ */
+const SHORT_WORD_MAX = 4;
+
 function maskAs(kind: PiiKind, text: string, masker: Masker): string {
   if (kind === "device_id") return `hmac:${masker.deviceId(text)}`;
   // Canonical form first, so the mask matches the one in user_logins.masked_ip.
   return `hmac:${masker.ip(canonicalizeIp(text) ?? text)}`;
 }
 
-// ---------------------------------------------------------------------------
-// Text scrubber: for bodies that are not JSON, and for every string inside
-// bodies that are. Pattern based, so it errs on the side of masking too much
-// (a version "1.2.3.4" looks like an IPv4 and gets masked; that is fine).
+// ---------------------------------------------------------------------------------------------
+// Free text: any key, any value of an unknown field, anything outside JSON.
 
-// `"ip": "…"` / `"device_id": 123` inside JSON-ish text (truncated JSON is the
-// usual non-JSON body). Catches device ids in any format, not only ddd-dd-dddd.
-// The closing quote is optional because truncation may have cut it off.
-const KEYED_VALUE = String.raw`"(?<key>ip|device_id)"\s*:\s*(?<value>"(?:[^"\\]|\\.)*"?|-?[0-9][0-9.eE+-]*)`;
-// A maximal run of hex digits, ':' and '.', containing at least two ':'.
-// Validated with isIPv6 below, which keeps this conservative ("10:30:00" is
-// left alone) without writing out the full IPv6 grammar as a regex.
+// A maximal run of hex digits, ':' and '.', containing at least two ':'. Validated with isIPv6,
+// which keeps this conservative ("10:30:00" is left to the word rule).
 const IPV6_RUN = "(?<![0-9A-Fa-f:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)(?<v6>[0-9A-Fa-f:.]+)";
-// Digit lookarounds rather than \b: \b would miss "ip_1.2.3.4" and "x1.2.3.4"
-// ('_' and letters are word characters, so there is no boundary before the 1).
+// Digit lookarounds rather than \b, so "ip_1.2.3.4" and "x1.2.3.4" are found too.
 const IPV4 = String.raw`(?<!\d)(?<v4>\d{1,3}(?:\.\d{1,3}){3})(?!\d)`;
 const DEVICE_ID = String.raw`(?<!\d)(?<dev>\d{3}-\d{2}-\d{4})(?!\d)`;
-
-const PII = new RegExp(`${KEYED_VALUE}|${IPV6_RUN}|${IPV4}|${DEVICE_ID}`, "g");
+const RECOGNISED = new RegExp(`${IPV6_RUN}|${IPV4}|${DEVICE_ID}`, "g");
 const IPV4_ONLY = new RegExp(IPV4, "g");
+const WORD = /[\p{L}\p{N}_]+/gu;
+const DIGIT = /\p{N}/u;
 
-/** The JSON string token's content, decoded if it is complete. */
-function keyedValueText(token: string): string {
-  if (!token.startsWith('"')) return token; // a number
-  try {
-    const decoded: unknown = JSON.parse(token);
-    if (typeof decoded === "string") return decoded;
-  } catch {
-    // Truncated or bad escape: mask the raw characters instead.
-  }
-  return token.slice(1, token.endsWith('"') && token.length > 1 ? -1 : undefined);
-}
+// Recognised values are swapped for this private-use character while the word rule runs (their
+// masks are full of digits), then put back in order. A body's own U+E000 becomes U+FFFD first.
+const SLOT = "\uE000";
 
 /**
- * An address may have sentence or "host:port" punctuation glued on
- * ("… from 2001:db8::1." or "ip:2001:db8::1:"). Try the run, then the run with
- * trailing '.'/':' and a single leading ':' removed.
+ * An address may have sentence or "host:port" punctuation glued on ("… from 2001:db8::1." or
+ * "ip:2001:db8::1:"). Try the run, then the run with trailing '.'/':' and a single leading ':'
+ * removed. Not an address at all (e.g. "1.2.3.4:80:"): it may still hold an IPv4.
  */
-function maskIpv6Run(run: string, masker: Masker): string {
+function maskIpv6Run(run: string, slot: (mask: string) => string, masker: Masker): string {
   const noTrailingDots = run.replace(/\.+$/, "");
   const noTrailingColon = noTrailingDots.replace(/(?<!:):$/, "");
   for (const end of [run, noTrailingDots, noTrailingColon]) {
@@ -76,130 +77,192 @@ function maskIpv6Run(run: string, masker: Masker): string {
       if (start === 1 && !(end.startsWith(":") && !end.startsWith("::"))) continue;
       const candidate = end.slice(start);
       if (isIPv6(candidate)) {
-        return run.slice(0, start) + maskAs("ip", candidate, masker) + run.slice(end.length);
+        return run.slice(0, start) + slot(maskAs("ip", candidate, masker)) + run.slice(end.length);
       }
     }
   }
-  // Not an IPv6 address (e.g. "1.2.3.4:80:"), but it may still contain an IPv4.
-  return run.replace(IPV4_ONLY, (v4) => maskAs("ip", v4, masker));
+  return run.replace(IPV4_ONLY, (v4) => slot(maskAs("ip", v4, masker)));
 }
 
 /**
- * Mask everything in `text` that looks like an ip or a device id, and make the
- * result storable in Postgres text: U+0000 becomes the six characters `\u0000`
- * and lone surrogates become U+FFFD. With `limit`, stops once the result has
- * that many characters (it may be longer; callers cut it): the prefix is masked
- * exactly as the whole would be, and a huge body costs no more than its prefix.
+ * `text` with every address and ddd-dd-dddd id masked and every other word containing a digit
+ * (except one of up to 4 characters) replaced by `#`s. With `limit`, only about that many
+ * characters are produced (the caller cuts): masking never shortens text, so what lies beyond
+ * the cut never needed masking, and the margin keeps any pattern that starts before it whole.
  */
-export function scrubText(text: string, masker: Masker, limit = Number.POSITIVE_INFINITY): string {
-  const s = makeStorable(text);
-  let out = "";
-  let last = 0;
-  // One pass with one combined pattern, so a replacement is never re-scanned
-  // by another pattern.
-  for (const m of s.matchAll(PII)) {
-    if (out.length >= limit) return out;
-    const g = m.groups ?? {};
-    let replacement: string;
-    if (g.key !== undefined && g.value !== undefined) {
-      const kind: PiiKind = g.key === "ip" ? "ip" : "device_id";
-      replacement = `"${g.key}":"${maskAs(kind, keyedValueText(g.value), masker)}"`;
-    } else if (g.v6 !== undefined) {
-      replacement = maskIpv6Run(g.v6, masker);
-    } else if (g.v4 !== undefined) {
-      replacement = maskAs("ip", g.v4, masker);
-    } else {
-      replacement = maskAs("device_id", m[0], masker);
-    }
-    out += s.slice(last, m.index) + replacement;
-    last = m.index + m[0].length;
-  }
-  return out + s.slice(last);
+export function maskText(
+  text: string,
+  masker: Masker,
+  limit = Number.POSITIVE_INFINITY,
+  options: { words: boolean } = { words: true },
+): string {
+  const input = text.length > limit + 256 ? text.slice(0, limit + 256) : text;
+  const masks: string[] = [];
+  const slot = (mask: string) => {
+    masks.push(mask);
+    return SLOT;
+  };
+  const marked = input.replaceAll(SLOT, "\uFFFD").replace(RECOGNISED, (...match) => {
+    const g = match.at(-1) as Record<string, string | undefined>;
+    if (g.v6 !== undefined) return maskIpv6Run(g.v6, slot, masker);
+    if (g.v4 !== undefined) return slot(maskAs("ip", g.v4, masker));
+    return slot(maskAs("device_id", String(match[0]), masker));
+  });
+  const words = options.words
+    ? marked.replace(WORD, (word) =>
+        DIGIT.test(word) && [...word].length > SHORT_WORD_MAX ? "#".repeat(word.length) : word,
+      )
+    : marked;
+  let next = 0;
+  return words.replaceAll(SLOT, () => masks[next++] ?? "");
 }
 
-// ---------------------------------------------------------------------------
-// JSON path: mask by field name (exact, whatever the value looks like), then
-// scrub every other string and every key with the text scrubber.
+// ---------------------------------------------------------------------------------------------
+// The tokenizer: structure is kept, values are rewritten by position.
 
-/** True if containers nest deeper than `limit`. Iterative: any depth is safe. */
-function nestsDeeperThan(root: unknown, limit: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 1]];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const [value, depth] = item;
-    if (typeof value !== "object" || value === null) continue;
-    if (depth > limit) return true;
-    for (const child of Object.values(value)) stack.push([child, depth + 1]);
-  }
+interface Frame {
+  kind: "object" | "array";
+  /** The current member's name (objects), as decoded. */
+  key: string | null;
+  expectKey: boolean;
+  /** Set when this container is the value of an ip/device_id member: all inside is masked. */
+  inherited: PiiKind | null;
+}
+
+/**
+ * Whether `c` is JSON punctuation here. ':' and ',' only count inside an object (or, for ',',
+ * an array): in free text they belong to the token, so "2001:db8::1", "10:30:00" and
+ * "host:443" reach the address patterns whole.
+ */
+function structural(c: string, top: Frame | undefined): boolean {
+  if (c === "{" || c === "}" || c === "[" || c === "]") return true;
+  if (c === ":") return top?.kind === "object";
+  if (c === ",") return top !== undefined;
   return false;
 }
+const isSpace = (c: string) => c === " " || c === "\n" || c === "\r" || c === "\t";
 
-/**
- * The PII kind of a member, by its own key (at any depth) or by its flattened
- * name ({"device":{"id":…}} is device_id once flattened, see flatten.ts).
- * `flatName` is null inside arrays, which flattening does not enter.
- */
-function piiKind(key: string, flatName: string | null): PiiKind | null {
-  if (key === "ip" || flatName === "ip") return "ip";
-  if (key === "device_id" || flatName === "device_id") return "device_id";
+/** The PII kind of a value at this position, by the transform's flattening ("_"-joined names). */
+function piiAt(stack: readonly Frame[]): PiiKind | null {
+  const top = stack.at(-1);
+  if (!top) return null;
+  if (top.inherited) return top.inherited;
+  if (top.kind !== "object") return null;
+  const last = top.key;
+  const before = stack.at(-2);
+  const parentKey = before?.kind === "object" ? before.key : null;
+  if (last === "ip") return "ip";
+  if (last === "device_id" || (last === "id" && parentKey === "device")) return "device_id";
   return null;
 }
 
-function maskMember(kind: PiiKind, value: unknown, masker: Masker): unknown {
-  if (value === null) return null;
-  if (typeof value === "string") return maskAs(kind, value, masker);
-  // A number, boolean, object or array under an ip/device_id key is masked
-  // whole, via its JSON text: we cannot know which part of it is the PII.
-  return maskAs(kind, JSON.stringify(value), masker);
+/** A column user_logins stores unmasked, at its flattened name from the root (no arrays). */
+function shownAt(stack: readonly Frame[]): boolean {
+  if (stack.length > 2 || stack.some((f) => f.kind !== "object")) return false;
+  return SHOWN_FIELDS.has(stack.map((f) => f.key ?? "").join("_"));
 }
 
-// Recursion is safe: nestsDeeperThan has bounded the depth to MAX_PAYLOAD_DEPTH.
-function scrubJson(value: unknown, flatName: string | null, masker: Masker): unknown {
-  if (typeof value === "string") return scrubText(value, masker);
-  if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) return value.map((item) => scrubJson(item, null, masker));
-
-  // Null prototype: assigning out["__proto__"] creates an ordinary own
-  // property, so a "__proto__" key in the body is kept as data and cannot
-  // change the object's prototype.
-  const out: Record<string, unknown> = Object.create(null);
-  for (const [key, child] of Object.entries(value)) {
-    const childFlatName = flatName === null ? null : flatName === "" ? key : `${flatName}_${key}`;
-    const kind = piiKind(key, childFlatName);
-    // Keys are scrubbed too ({"ips":{"1.2.3.4":true}}). Two keys scrubbing to
-    // the same text would merge; only possible for two spellings of one address.
-    out[scrubText(key, masker)] =
-      kind === null ? scrubJson(child, childFlatName, masker) : maskMember(kind, child, masker);
+/** A JSON string token's content: decoded if valid, else its escapes undone one by one. */
+function decodeString(raw: string): string {
+  try {
+    const decoded: unknown = JSON.parse(`"${raw}"`);
+    if (typeof decoded === "string") return decoded;
+  } catch {
+    // Truncated, a raw control character, or a bad escape: decode leniently below.
   }
-  return out;
+  return raw.replace(/\\(?:u([0-9a-fA-F]{4})|(.))/gs, (_, hex: string | undefined, c: string) => {
+    if (hex !== undefined) return String.fromCharCode(Number.parseInt(hex, 16));
+    return { n: "\n", r: "\r", t: "\t", b: "\b", f: "\f" }[c] ?? c;
+  });
 }
 
 /**
- * The body of a rejected message with all recognisable PII masked, safe to
- * store, at most STORED_PAYLOAD_MAX_CHARS long plus a note saying it was cut.
- * JSON bodies (nested no deeper than 64 containers) are masked by structure and
- * re-serialised; anything else goes through the text scrubber. The cut is made
- * after masking, so it can never leave part of an address readable.
+ * The body of a rejected message with all PII masked (see the top of this file), safe to store,
+ * at most STORED_PAYLOAD_MAX_CHARS long plus a note saying it was cut.
  */
 export function maskPayload(body: string, masker: Masker): string {
-  return capPayload(maskWhole(body, masker), body.length);
+  const limit = STORED_PAYLOAD_MAX_CHARS;
+  const stack: Frame[] = [];
+  let out = "";
+  let i = 0;
+
+  /** A scalar in value position (or a key-less token at the top level or in an array). */
+  const value = (text: string, quoted: boolean): string => {
+    const pii = piiAt(stack);
+    if (pii) return JSON.stringify(maskAs(pii, text, masker));
+    // A stored column keeps its words (it is in user_logins as it is), not an address in it.
+    const masked = maskText(text, masker, limit - out.length, { words: !shownAt(stack) });
+    return quoted ? JSON.stringify(masked) : masked;
+  };
+  const afterValue = () => {
+    const top = stack.at(-1);
+    if (top?.kind === "object") top.expectKey = false;
+  };
+
+  while (i < body.length && out.length <= limit) {
+    const c = body[i] as string;
+    if (isSpace(c)) {
+      out += c;
+      i++;
+    } else if (c === "{" || c === "[") {
+      const inherited = piiAt(stack);
+      stack.push({
+        kind: c === "{" ? "object" : "array",
+        key: null,
+        expectKey: c === "{",
+        inherited,
+      });
+      out += c;
+      i++;
+    } else if (c === "}" || c === "]") {
+      stack.pop();
+      afterValue();
+      out += c;
+      i++;
+    } else if ((c === ":" || c === ",") && structural(c, stack.at(-1))) {
+      const top = stack.at(-1);
+      if (top?.kind === "object") top.expectKey = c === ",";
+      out += c;
+      i++;
+    } else if (c === '"') {
+      let end = i + 1;
+      while (end < body.length && body[end] !== '"') end += body[end] === "\\" ? 2 : 1;
+      const text = decodeString(body.slice(i + 1, Math.min(end, body.length)));
+      const top = stack.at(-1);
+      if (top?.kind === "object" && top.expectKey) {
+        top.key = text;
+        out += JSON.stringify(maskText(text, masker, limit - out.length));
+      } else {
+        out += value(text, true);
+        afterValue();
+      }
+      i = end + 1;
+    } else {
+      // A bare token: a number, true/false/null, or anything that is not JSON.
+      const top = stack.at(-1);
+      let end = i + 1;
+      while (end < body.length) {
+        const d = body[end] as string;
+        if (isSpace(d) || d === '"' || structural(d, top)) break;
+        end++;
+      }
+      const text = body.slice(i, end);
+      if (top?.kind === "object" && top.expectKey) {
+        top.key = text; // a key without quotes ({ip: …}): still a member name
+        out += maskText(text, masker, limit - out.length);
+      } else {
+        out += value(text, false);
+        afterValue();
+      }
+      i = end;
+    }
+  }
+  return capPayload(makeStorable(out), body.length, i < body.length);
 }
 
-function maskWhole(body: string, masker: Masker): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return scrubText(body, masker, STORED_PAYLOAD_MAX_CHARS + 1);
-  }
-  if (nestsDeeperThan(parsed, MAX_PAYLOAD_DEPTH)) {
-    return scrubText(body, masker, STORED_PAYLOAD_MAX_CHARS + 1);
-  }
-  return JSON.stringify(scrubJson(parsed, "", masker));
-}
-
-function capPayload(masked: string, bodyLength: number): string {
-  if (masked.length <= STORED_PAYLOAD_MAX_CHARS) return masked;
-  let end = STORED_PAYLOAD_MAX_CHARS;
+function capPayload(masked: string, bodyLength: number, unfinished: boolean): string {
+  if (masked.length <= STORED_PAYLOAD_MAX_CHARS && !unfinished) return masked;
+  let end = Math.min(masked.length, STORED_PAYLOAD_MAX_CHARS);
   // Never end on the first half of a surrogate pair (Postgres would get U+FFFD).
   const last = masked.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end--;

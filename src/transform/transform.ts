@@ -6,8 +6,8 @@ import type { LoginRow, RejectReason, TransformResult } from "../types.js";
 import { flatten, isJsonObject, MAX_DEPTH } from "./flatten.js";
 import { canonicalizeIp } from "./ip.js";
 import type { Masker } from "./mask.js";
-import { maskPayload, scrubText } from "./rejected-payload.js";
-import { truncateCodePoints } from "./text.js";
+import { maskPayload } from "./rejected-payload.js";
+import { codePointLength } from "./text.js";
 import { jsonType, validateFields } from "./validate.js";
 import { encodeAppVersion } from "./version.js";
 
@@ -32,19 +32,28 @@ function utcDate(ms: number | undefined): string | null {
 }
 
 /**
- * Text from the body shown to a human (a field name, an app_version): masked
- * like the payload, then cut to `maxCodePoints`. Masking happens first so the
- * cut cannot leave a recognisable fragment of an address behind; it stops
- * early, so a 256 KiB name costs no more than its first few hundred characters.
+ * What a value looks like, without any of it: a detail must say which field and rule failed, and
+ * a value in the wrong field (an address sent as app_version) may be PII. "a string of 7
+ * characters: digits, dots" tells a producer enough to find the bug.
  */
-function shortText(text: string, maxCodePoints: number, masker: Masker): string {
-  // Two UTF-16 units per code point at most, plus room for one mask: enough to cut from.
-  const scrubbed = scrubText(text, masker, 2 * maxCodePoints + 80);
-  return truncateCodePoints(scrubbed, maxCodePoints);
+export function describeShape(value: string | number): string {
+  if (typeof value === "number") {
+    return Number.isFinite(value)
+      ? `a number of ${String(value).length} characters`
+      : "a number out of range";
+  }
+  const kinds = [
+    [/\p{N}/u, "digits"],
+    [/\p{L}/u, "letters"],
+    [/\./, "dots"],
+    [/-/, "hyphens"],
+    [/\s/u, "spaces"],
+    [/[^\p{N}\p{L}.\s-]/u, "other symbols"],
+  ] as const;
+  const has = kinds.filter(([pattern]) => pattern.test(value)).map(([, name]) => name);
+  const length = codePointLength(value, 1_000_000);
+  return `a string of ${length} characters${has.length > 0 ? `: ${has.join(", ")}` : ""}`;
 }
-
-const quote = (text: string, maxCodePoints: number, masker: Masker) =>
-  JSON.stringify(shortText(text, maxCodePoints, masker));
 
 /** Longest dropped-field name kept for the run summary (names come from producers). */
 const DROPPED_NAME_MAX = 64;
@@ -132,7 +141,7 @@ function transformOrThrow(msg: TransformInput, masker: Masker): TransformResult 
     }
     return rejected(
       flat.reason,
-      `${quote(flat.duplicateKey, 64, masker)} appears twice after flattening`,
+      `a field named ${droppedFieldShape(flat.duplicateKey)} appears twice after flattening`,
     );
   }
 
@@ -155,13 +164,9 @@ function transformOrThrow(msg: TransformInput, masker: Masker): TransformResult 
   if (fields.app_version !== null) {
     appVersion = encodeAppVersion(fields.app_version);
     if (appVersion === null) {
-      const shown =
-        typeof fields.app_version === "number"
-          ? String(fields.app_version)
-          : quote(fields.app_version, 32, masker);
       return rejected(
         "invalid_app_version",
-        `app_version ${shown} is not MAJOR[.MINOR[.PATCH]] with MINOR and PATCH below 1000 and an encoded value that fits int4`,
+        `app_version (${describeShape(fields.app_version)}) is not MAJOR[.MINOR[.PATCH]] with MINOR and PATCH below 1000 and an encoded value that fits int4`,
       );
     }
   }

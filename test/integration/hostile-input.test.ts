@@ -250,7 +250,10 @@ describe("hostile input", () => {
       {
         name: "app_version 1e400",
         body: '{"user_id":"v-1e400","app_version":1e400}',
-        expected: rejectedAs("invalid_app_version", /^app_version Infinity is not/),
+        expected: rejectedAs(
+          "invalid_app_version",
+          /^app_version \(a number out of range\) is not/,
+        ),
       },
       {
         name: "app_version 99999999999999999999",
@@ -260,12 +263,18 @@ describe("hostile input", () => {
       {
         name: 'app_version "2148.0.0" (overflows int4)',
         body: body("v-2148", { app_version: "2148.0.0" }),
-        expected: rejectedAs("invalid_app_version", /^app_version "2148\.0\.0" is not/),
+        expected: rejectedAs(
+          "invalid_app_version",
+          /^app_version \(a string of 8 characters: digits, dots\) is not/,
+        ),
       },
       {
         name: "app_version -1",
         body: body("v-minus-1", { app_version: -1 }),
-        expected: rejectedAs("invalid_app_version", /^app_version -1 is not/),
+        expected: rejectedAs(
+          "invalid_app_version",
+          /^app_version \(a number of 2 characters\) is not/,
+        ),
       },
       {
         name: 'app_version "2147.483.647" (int4 max)',
@@ -410,7 +419,7 @@ describe("hostile input", () => {
         body: '{"user_id":"dup-flat","device_type":"x","device":{"type":"y"}}',
         expected: rejectedAs(
           "invalid_field_type",
-          /^"device_type" appears twice after flattening$/,
+          /^a field named device_type appears twice after flattening$/,
         ),
       },
       {
@@ -418,7 +427,7 @@ describe("hostile input", () => {
         body: '{"user_id":"dup-flat-2","device":{"type":"y"},"device_type":"x"}',
         expected: rejectedAs(
           "invalid_field_type",
-          /^"device_type" appears twice after flattening$/,
+          /^a field named device_type appears twice after flattening$/,
         ),
       },
       {

@@ -101,6 +101,32 @@ describe("poison messages", () => {
     }
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 22);
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
+
+    // The minimal entry keeps what replay needs: once the table is fixed, the event loads.
+    await pool.query("ALTER TABLE user_logins DROP CONSTRAINT no_poison_user");
+    await pool.query("ALTER TABLE etl.rejected_messages DROP CONSTRAINT no_poison");
+    const replay = await runCli(["replay", "--json"], h.env(url, queue.name));
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.deepEqual(JSON.parse(replay.stdout), {
+      examined: 2,
+      loaded: 1,
+      stillRejected: { invalid_json: 1 },
+      undecryptable: 0,
+    });
+    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 21);
+  });
+
+  test("two messages breaking the same CHECK are poison, not a broken table: both rejected, exit 0", async () => {
+    const { url, pool } = await preparedDatabase();
+    await pool.query(
+      `ALTER TABLE user_logins ADD CONSTRAINT no_bad CHECK (user_id NOT LIKE 'bad%')`,
+    );
+    const queue = await h.createQueue();
+    await h.send(queue.url, [login("bad-1"), login("bad-2")]);
+    const result = await runCli(["run"], h.env(url, queue.name));
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(summaryOf(result).rejected, { db_error: 2 });
+    assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
   });
 
   test("a table that refuses every row the same way stops the run: exit 1, nothing rejected, everything still queued", async () => {
@@ -119,10 +145,7 @@ describe("poison messages", () => {
       h.env(url, queue.name),
     );
     assert.equal(result.code, 1, result.stderr);
-    assert.match(
-      result.stderr,
-      /refused all \d+ rows of a batch with the same error \(SQLSTATE 23502/,
-    );
+    assert.match(result.stderr, /SQLSTATE 23502: .*refused a neutral probe row the same way/);
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 0);
     const depth = await h.depth(queue.url);
@@ -134,6 +157,25 @@ describe("poison messages", () => {
     const rerun = await runCli(["run"], h.env(url, queue.name));
     assert.equal(rerun.code, 0, rerun.stderr);
     assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 30);
+  });
+
+  test("a broken table is found with batches of one too (a trickle queue): exit 1, nothing rejected", async () => {
+    const { url, pool } = await preparedDatabase();
+    await pool.query("ALTER TABLE user_logins ADD COLUMN region text NOT NULL DEFAULT 'x'");
+    await pool.query("ALTER TABLE user_logins ALTER COLUMN region DROP DEFAULT");
+    const queue = await h.createQueue();
+    await h.send(
+      queue.url,
+      Array.from({ length: 5 }, (_, i) => login(`one-${i}`)),
+    );
+    const result = await runCli(["run", "--batch-size", "1"], h.env(url, queue.name));
+    assert.equal(result.code, 1, result.stderr);
+    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
+    assert.equal(
+      await count(pool, "SELECT count(*)::int AS n FROM user_logins"),
+      0,
+      "the probe row never stays",
+    );
   });
 
   test("replay loads what now passes and leaves a message the database still refuses, with its new detail", async () => {
@@ -171,5 +213,24 @@ describe("poison messages", () => {
     assert.match(left.rows[0]?.detail ?? "", /second_rule/);
     assert.ok(!left.rows[0]?.payload.includes("10.0.0.1"), "the stored masked payload is kept");
     assert.ok((left.rows[0]?.payload.length ?? 0) > 0);
+  });
+
+  test("replay transforms outside its transaction: slow bodies do not hit the idle-in-transaction timeout", async () => {
+    const { url, pool } = await preparedDatabase();
+    const queue = await h.createQueue();
+    // JSON arrays of addresses: rejected (not an object), and slow to mask again on replay.
+    const slow = JSON.stringify(Array.from({ length: 20_000 }, () => "1.1.1.1"));
+    await h.send(queue.url, [...Array.from({ length: 30 }, () => slow), login("fixable")]);
+    await pool.query(`ALTER TABLE user_logins ADD CONSTRAINT not_yet CHECK (user_id <> 'fixable')`);
+    const run = await runCli(["run"], h.env(url, queue.name), { timeoutMs: 120_000 });
+    assert.equal(run.code, 0, run.stderr);
+    await pool.query("ALTER TABLE user_logins DROP CONSTRAINT not_yet");
+    const replay = await runCli(
+      ["replay", "--json", "--db-statement-timeout", "1"],
+      h.env(url, queue.name),
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(replay.code, 0, replay.stderr);
+    assert.equal(JSON.parse(replay.stdout).loaded, 1);
   });
 });

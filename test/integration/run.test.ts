@@ -190,7 +190,7 @@ describe("etl run", () => {
     await h.send(queue.url, generateSample({ count: 5, seed: 5 }));
     const cases: [string[], Record<string, string>, RegExp][] = [
       [["run"], { PII_HASH_KEY: "" }, /PII_HASH_KEY is not set.*etl keygen/],
-      [["run"], { PII_HASH_KEY: "too-short" }, /PII_HASH_KEY is 9 bytes; it must be at least 32/],
+      [["run"], { PII_HASH_KEY: "too-short" }, /PII_HASH_KEY is too weak: 9 base64 characters/],
       [["run", "--batch-size", "abc"], {}, /--batch-size must be a whole number/],
       [["run"], { ETL_CONCURRENCY: "0" }, /ETL_CONCURRENCY must be a whole number from 1 to 64/],
       [["run"], { DATABASE_URL: "mysql://x" }, /DATABASE_URL must be a postgres:\/\/ URL/],
@@ -265,6 +265,20 @@ describe("etl run", () => {
       rmSync(home, { recursive: true, force: true });
     }
     assert.deepEqual(await h.depth(queue.url), { visible: 3, inFlight: 0 }, "nothing received");
+
+    // Not even behind the other side's start-up wait: SQS is down, and waiting 60 s for it
+    // would not fix the password.
+    const sqsDown = await runCli(
+      ["run"],
+      h.env(url, queue.name, {
+        DATABASE_URL: wrongPassword.href,
+        SQS_ENDPOINT: "http://127.0.0.1:9",
+        ETL_STARTUP_WAIT: "60",
+      }),
+      { timeoutMs: 20_000 },
+    );
+    assert.equal(sqsDown.code, 2, sqsDown.stderr);
+    assert.match(sqsDown.stderr, /refused the credentials in DATABASE_URL/);
   });
 
   test("a queue that does not exist exits 2 with a message naming it", async () => {

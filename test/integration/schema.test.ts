@@ -229,7 +229,10 @@ test("a database made before migrations were numbered is adopted with its rows",
   const rows = await pool.query("SELECT user_id FROM user_logins");
   assert.deepEqual(rows.rows, [{ user_id: "from-before" }]);
   const versions = await pool.query("SELECT version FROM etl.schema_migrations");
-  assert.deepEqual(versions.rows, [{ version: 1 }]);
+  assert.deepEqual(
+    versions.rows,
+    MIGRATIONS.map((m) => ({ version: m.version })),
+  );
 });
 
 test("a schema migrated by a newer login-etl is refused (exit 2), not written to", async () => {
@@ -265,7 +268,12 @@ test("a run that waited for another process's migration finds it applied and run
   try {
     await owner.query("BEGIN");
     await owner.query("SELECT pg_advisory_xact_lock($1)", [SCHEMA_LOCK_ID]);
-    await owner.query("INSERT INTO etl.schema_migrations (version, name) VALUES (1, 'initial')");
+    for (const m of MIGRATIONS) {
+      await owner.query("INSERT INTO etl.schema_migrations (version, name) VALUES ($1, $2)", [
+        m.version,
+        m.name,
+      ]);
+    }
     const queue = await h.createQueue();
     await h.send(queue.url, [VALID]);
     const running = runCli(["run"], h.env(runner.url, queue.name));
@@ -353,7 +361,10 @@ test("dry runs change nothing, not even the schema; a wrong queue name leaves th
   ]) {
     const r = await runCli(args, h.env(url, queue.name));
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(r.stderr, /lacks schema migration 001 initial .*run `etl init-db`/);
+    assert.match(
+      r.stderr,
+      /lacks schema migration 001 initial, 002 key-epochs .*run `etl init-db`/,
+    );
   }
   const schemas = await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = 'etl'");
   assert.equal(schemas.rows.length, 0, "no schema was created");

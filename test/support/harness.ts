@@ -261,6 +261,7 @@ export function runCli(
  * assert this list, so a new table cannot escape their scan unnoticed.
  */
 export const ALL_TABLES = [
+  "etl.key_epochs",
   "etl.processed_messages",
   "etl.rejected_messages",
   "etl.runs",

@@ -7,7 +7,7 @@ import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
 import { configWarnings, loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
-const KEY = "k".repeat(32);
+const KEY = "3f9a1c0e7b2d4856a1e0c9b8d7f6e5a43f9a1c0e7b2d4856a1e0c9b8d7f6e5a4";
 
 describe("loadConfig", () => {
   test("defaults match the docker-compose setup", () => {
@@ -71,15 +71,37 @@ describe("loadConfig", () => {
     );
   });
 
-  test("the key is required for commands that mask, and must be at least 32 bytes", () => {
+  test("the key is required for commands that mask, and must carry 256 bits", () => {
     assert.throws(() => loadConfig({}, {}), /PII_HASH_KEY is not set/);
-    assert.throws(
-      () => loadConfig({}, { PII_HASH_KEY: "x".repeat(31) }),
-      /31 bytes; it must be at least 32/,
-    );
     assert.equal(loadConfig({}, {}, { requireKey: false }).piiHashKey, undefined);
-    // Bytes, not characters: 11 three-byte characters are 33 bytes.
-    assert.equal(loadConfig({}, { PII_HASH_KEY: "€".repeat(11) }).piiHashKey?.length, 33);
+    // Entropy by alphabet, not bytes: 32 hex characters are 128 bits, whatever their byte count.
+    const weak: [string, RegExp][] = [
+      ["0123456789abcdef0123456789abcdef", /32 hex characters carry at most 128 bits.*64 hex/],
+      ["x".repeat(64), /only 1 distinct characters/],
+      ["€".repeat(50), /only 1 distinct/],
+      ["Zm9vYmFyYmF6cXV4".repeat(2), /32 base64 characters carry at most 192 bits.*43 base64/],
+    ];
+    for (const [key, message] of weak) {
+      assert.throws(() => loadConfig({}, { PII_HASH_KEY: key }), message, key);
+    }
+    assert.equal(loadConfig({}, { PII_HASH_KEY: KEY }).piiHashKey?.toString(), KEY);
+    const base64 = "q8Vt0fQm3x9LwZpR2bYc7HsN4kJ6eGd1aUiOo5TrXy=";
+    assert.equal(loadConfig({}, { PII_HASH_KEY: base64 }).piiHashKey?.length, base64.length);
+    // Used byte for byte, never decoded: upper-case hex is a different key (the fingerprint
+    // recorded in the database catches the change; see key-epochs).
+    assert.notDeepEqual(
+      loadConfig({}, { PII_HASH_KEY: KEY.toUpperCase() }).piiHashKey,
+      loadConfig({}, { PII_HASH_KEY: KEY }).piiHashKey,
+    );
+  });
+
+  test("whitespace around the key is refused, with the usual cause named", () => {
+    for (const padded of [`${KEY}\n`, `${KEY}\r\n`, ` ${KEY}`, `${KEY}\t`]) {
+      assert.throws(
+        () => loadConfig({}, { PII_HASH_KEY: padded }),
+        /starts or ends with whitespace \(a trailing newline from a secret file/,
+      );
+    }
   });
 });
 

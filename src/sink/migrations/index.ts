@@ -3,6 +3,7 @@
 // etl.schema_migrations. Never edit one that has shipped: add the next number.
 // test/unit/migrations.test.ts checks that this list and the files in this folder agree.
 import * as m001 from "./001-initial.js";
+import * as m002 from "./002-key-epochs.js";
 
 export interface Migration {
   version: number;
@@ -10,4 +11,14 @@ export interface Migration {
   sql: string;
 }
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, ...m001 }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, ...m001 },
+  { version: 2, ...m002 },
+];
+
+/** The version of the migration with this name (code that needs a table checks it is there). */
+export function versionOf(name: string): number {
+  const migration = MIGRATIONS.find((m) => m.name === name);
+  if (!migration) throw new Error(`no migration named ${name}`);
+  return migration.version;
+}
