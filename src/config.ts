@@ -317,6 +317,10 @@ export function redactUrl(value: string): string {
     return "<unparseable url>";
   }
   if (u.password) u.password = "***";
+  // A password with an unencoded '/' ("app:/Kx9+…@db") ends the authority early, so URL and pg
+  // both read the rest as the path: whatever precedes an '@' in the path is hidden too.
+  const at = u.pathname.lastIndexOf("@");
+  if (at >= 0) u.pathname = `/***${u.pathname.slice(at)}`;
   for (const key of [...new Set(u.searchParams.keys())]) {
     if (!SHOWN_URL_PARAMS.has(key.toLowerCase())) u.searchParams.set(key, "***");
   }
@@ -328,7 +332,11 @@ export function redactUrl(value: string): string {
 export function urlCarriesPassword(value: string): boolean {
   try {
     const u = new URL(value);
-    return u.password !== "" || [...u.searchParams.keys()].some((k) => /pass/i.test(k));
+    return (
+      u.password !== "" ||
+      u.pathname.includes("@") ||
+      [...u.searchParams.keys()].some((k) => /pass/i.test(k))
+    );
   } catch {
     return false;
   }

@@ -43,6 +43,26 @@ export function parsePiiHashKey(raw: string | undefined): Buffer {
         "key: remove the whitespace (e.g. `tr -d '\\n' < keyfile`).",
     );
   }
+  if (/[\p{Cc}\p{Cf}]|[^\P{Z} ]/u.test(raw)) {
+    throw new ConfigError(
+      "Invalid configuration: PII_HASH_KEY contains an invisible character (a control or format " +
+        "character such as U+200B, or a non-breaking or line separator space): paste it again " +
+        "as plain text.",
+    );
+  }
+  if (/^(["']).*\1$/s.test(raw)) {
+    throw new ConfigError(
+      "Invalid configuration: PII_HASH_KEY is wrapped in quotes (docker --env-file and some " +
+        "secret stores keep them), which would make them part of the key: remove them.",
+    );
+  }
+  const pattern = repetitive(raw);
+  if (pattern) {
+    throw new ConfigError(
+      `Invalid configuration: PII_HASH_KEY ${pattern}, so it carries far less entropy than its ` +
+        "length suggests. Generate one with `npx etl keygen`.",
+    );
+  }
   const alphabet = ALPHABETS.find((a) => a.matches(raw)) as KeyAlphabet;
   const bits = Math.floor([...raw].length * alphabet.bitsPerCharacter);
   const distinct = new Set(raw).size;
@@ -57,6 +77,23 @@ export function parsePiiHashKey(raw: string | undefined): Buffer {
     );
   }
   return Buffer.from(raw, "utf8");
+}
+
+/**
+ * Why a key is visibly not random, or undefined: a repeated block ("abc…abc…", "password123"
+ * four times: few distinct 3-character pieces) or a run of consecutive characters ("0123…",
+ * "abcd…"). A cheap screen for the usual weak keys, not a proof of randomness.
+ */
+function repetitive(raw: string): string | undefined {
+  const chars = [...raw];
+  if (chars.length < 8) return undefined;
+  const trigrams = new Set(chars.slice(0, -2).map((c, i) => c + chars[i + 1] + chars[i + 2]));
+  if (trigrams.size < 0.6 * (chars.length - 2)) return "repeats itself";
+  let steps = 0;
+  for (let i = 1; i < chars.length; i++) {
+    if ((chars[i]?.codePointAt(0) ?? 0) - (chars[i - 1]?.codePointAt(0) ?? 0) === 1) steps++;
+  }
+  return steps > 0.6 * (chars.length - 1) ? "is mostly a run of consecutive characters" : undefined;
 }
 
 /**

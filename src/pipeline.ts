@@ -86,6 +86,14 @@ class Pipeline {
   private heldChars = 0;
   /** Receives under way, counted against capacity and --max-messages before they return. */
   private reserved = 0;
+  /**
+   * The body characters those receives may bring, estimated from the largest body seen so far:
+   * with 256 KiB messages, eight pollers' receives alone would be 20 M characters beyond the
+   * limit, so a receive must fit under it before it is made, not after it returns.
+   */
+  private reservedChars = 0;
+  /** The largest body of each recent receive (one per poller): the estimate's basis. */
+  private readonly recentLargest: number[] = [];
   private readonly maxInFlight: number;
   /** A batch is full at batchSize messages or at this many body characters, whichever first. */
   private readonly maxBatchChars: number;
@@ -191,7 +199,7 @@ class Pipeline {
   private async poll(): Promise<void> {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
-      const want = await this.reserve();
+      const { want, estimate } = await this.reserve();
       if (want === 0) {
         // Either stopping, or --max-messages is fully received or reserved by other pollers.
         const { maxMessages } = this.options;
@@ -208,8 +216,11 @@ class Pipeline {
         return;
       } finally {
         this.reserved -= want;
+        this.reservedChars -= want * estimate;
       }
+      this.noteLargestBody(messages);
       if (messages.length === 0) {
+        this.wakeCapacityWaiters(); // its reserved characters are free again
         // An empty long poll while we hold nothing: the queue is drained as far as this poller
         // can tell. While we hold messages, emptiness may only mean they are invisible to us.
         if (this.held === 0) return;
@@ -220,6 +231,8 @@ class Pipeline {
       this.stats.received += messages.length;
       this.held += messages.length;
       this.heldChars += bodyChars(messages);
+      // Counted now, so a woken poller sees them: the estimate it replaces may have been larger.
+      this.wakeCapacityWaiters();
       this.buffer.push(...messages);
       this.flush(false);
     }
@@ -236,18 +249,31 @@ class Pipeline {
    * stop polling. Check and reservation happen in one tick, so pollers woken together cannot
    * both squeeze into the same room.
    */
-  private async reserve(): Promise<number> {
+  private async reserve(): Promise<{ want: number; estimate: number }> {
     for (;;) {
-      if (this.stopping.signal.aborted) return 0;
+      if (this.stopping.signal.aborted) return { want: 0, estimate: 0 };
       const want = this.nextReceiveSize();
-      if (want === 0) return 0;
+      if (want === 0) return { want: 0, estimate: 0 };
+      const estimate = Math.max(INITIAL_BODY_ESTIMATE, ...this.recentLargest);
       const fits = this.held + this.reserved + want <= this.maxInFlight;
-      if (fits && this.heldChars < this.options.maxHeldChars) {
+      const chars = this.heldChars + this.reservedChars;
+      // With nothing held or under way, one receive always fits, however large its bodies.
+      const room = chars === 0 || chars + want * estimate <= this.options.maxHeldChars;
+      if (fits && room) {
         this.reserved += want;
-        return want;
+        this.reservedChars += want * estimate;
+        return { want, estimate };
       }
       await new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
     }
+  }
+
+  private noteLargestBody(messages: readonly ReceivedMessage[]): void {
+    let largest = 0;
+    for (const m of messages) largest = Math.max(largest, m.body.length);
+    if (messages.length === 0) return;
+    this.recentLargest.push(largest);
+    if (this.recentLargest.length > this.options.concurrency) this.recentLargest.shift();
   }
 
   private wakeCapacityWaiters(): void {
@@ -334,6 +360,12 @@ class Pipeline {
     );
   }
 }
+
+/**
+ * What a body is assumed to weigh before any has been seen: small messages (the usual ~200
+ * characters) then never wait on the character budget, and eight pollers can start at once.
+ */
+const INITIAL_BODY_ESTIMATE = 16 * 1024;
 
 /** The run gave up on batches that did not finish within the stop grace. */
 export class StopGraceError extends Error {

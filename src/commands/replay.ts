@@ -51,7 +51,9 @@ export async function replay(
     1,
     async (pool) => {
       // Rows loaded now must carry masks of the key the table's masks were made with.
-      await checkKeyEpoch(pool, keyFingerprint(key), { record: !options.dryRun });
+      // Only a run records a first key: replay with a wrong one loads nothing (its bodies do not
+      // open), and must not make the wrong key the recorded one.
+      await checkKeyEpoch(pool, keyFingerprint(key), { record: false });
       return replayRejected(
         pool,
         options,

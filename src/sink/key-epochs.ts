@@ -28,14 +28,20 @@ export class KeyMismatchError extends ConfigError {
   override name = "KeyMismatchError";
 }
 
+/** Sealed bodies tried when a key is first recorded: enough to tell, cheap to open. */
+const FIRST_USE_SAMPLE = 20;
+
 /**
  * Before masking anything: this key must be the current epoch's. The first key ever used is
- * recorded as epoch 1 (unless `record` is false, as in a dry run, which writes nothing).
+ * recorded as epoch 1 (unless `record` is false, as in a dry run, which writes nothing). A
+ * database that has data but no epoch yet (made before epochs were recorded) is checked first:
+ * the key must open the rejected bodies already sealed there, the only stored thing that proves
+ * which key made the masks.
  */
 export async function checkKeyEpoch(
   pool: Pool,
   fingerprint: string,
-  options: { record: boolean },
+  options: { record: boolean; opens?: (sealed: Buffer, messageId: string) => boolean },
 ): Promise<KeyEpoch | undefined> {
   return withTransaction(pool, async (client) => {
     if (!options.record) {
@@ -47,6 +53,23 @@ export async function checkKeyEpoch(
     const current = (await client.query<KeyEpoch>(CURRENT_SQL)).rows[0];
     if (current === undefined) {
       if (!options.record) return undefined;
+      const sample = await client.query<{ message_id: string; body_sealed: Buffer }>(
+        "SELECT message_id, body_sealed FROM etl.rejected_messages LIMIT $1",
+        [FIRST_USE_SAMPLE],
+      );
+      const { opens } = options;
+      if (
+        opens &&
+        sample.rows.length > 0 &&
+        !sample.rows.some((r) => opens(r.body_sealed, r.message_id))
+      ) {
+        throw new KeyMismatchError(
+          `PII_HASH_KEY (fingerprint ${fingerprint}) opens none of the ${sample.rows.length} sealed ` +
+            "bodies already in etl.rejected_messages, so it is not the key that made this " +
+            "database's masks. Use that key; to change keys on purpose, first record the old " +
+            "one by running once with it, then `etl rotate-key`.",
+        );
+      }
       return (await client.query<KeyEpoch>(START_EPOCH_SQL, [fingerprint, "first use"])).rows[0];
     }
     if (current.fingerprint !== fingerprint) {

@@ -49,31 +49,55 @@ function maskAs(kind: PiiKind, text: string, masker: Masker): string {
 // ---------------------------------------------------------------------------------------------
 // Free text: any key, any value of an unknown field, anything outside JSON.
 
-// A maximal run of hex digits, ':' and '.', containing at least two ':'. Validated with isIPv6,
-// which keeps this conservative ("10:30:00" is left to the word rule).
+// `ip=…`, `device_id: …` outside JSON (form encoding, logs, key=value lines): masked by name,
+// whatever the value looks like.
+const KEYED_PAIR = String.raw`(?<![A-Za-z0-9_])(?<pk>ip|device_id|device\.id|deviceId)\s*[=:]\s*(?<pv>[^\s&;,"'}\]]+)`;
+// A maximal run of hex digits, ':' and '.', containing at least two ':'.
 const IPV6_RUN = "(?<![0-9A-Fa-f:.])(?=[0-9A-Fa-f.]*:[0-9A-Fa-f.]*:)(?<v6>[0-9A-Fa-f:.]+)";
 // Digit lookarounds rather than \b, so "ip_1.2.3.4" and "x1.2.3.4" are found too.
 const IPV4 = String.raw`(?<!\d)(?<v4>\d{1,3}(?:\.\d{1,3}){3})(?!\d)`;
-const DEVICE_ID = String.raw`(?<!\d)(?<dev>\d{3}-\d{2}-\d{4})(?!\d)`;
-const RECOGNISED = new RegExp(`${IPV6_RUN}|${IPV4}|${DEVICE_ID}`, "g");
+// Three octets and a dot: an address cut short (a truncated body).
+const IPV4_PREFIX = String.raw`(?<![\d.])(?<v4p>\d{1,3}(?:\.\d{1,3}){2}\.)(?!\d)`;
+// ddd-dd-dddd, also with spaces, dots, slashes or an en dash between the groups.
+const DEVICE_ID = String.raw`(?<!\d)(?<dev>\d{3}[-. /\u2013]\d{2}[-. /\u2013]\d{4})(?!\d)`;
+// Hex groups joined by '-' or '.' (UUIDs, MACs, AB12-CD34-EF56): identifiers when there are 4
+// groups or more, or hex letters among digits; dates and versions ("2024-01-31", "1.2.3") stay.
+const HEX_GROUPS = String.raw`(?<![0-9A-Za-z])(?<hex>[0-9A-Fa-f]{1,12}(?:[-.][0-9A-Fa-f]{1,12}){2,})(?![0-9A-Za-z])`;
+const RECOGNISED = new RegExp(
+  [KEYED_PAIR, IPV6_RUN, IPV4, IPV4_PREFIX, DEVICE_ID, HEX_GROUPS].join("|"),
+  "g",
+);
 const IPV4_ONLY = new RegExp(IPV4, "g");
 const WORD = /[\p{L}\p{N}_]+/gu;
 const DIGIT = /\p{N}/u;
+const HEX_CHAR = /[0-9A-Fa-f]/g;
 
 // Recognised values are swapped for this private-use character while the word rule runs (their
 // masks are full of digits), then put back in order. A body's own U+E000 becomes U+FFFD first.
 const SLOT = "\uE000";
 
+/** Every hex digit as '#', separators kept: the shape of an identifier, not its value. */
+const hashes = (text: string) => text.replace(HEX_CHAR, "#");
+
+/** An identifier-like run of hex groups: 4 groups or more, or hex letters mixed with digits. */
+function looksLikeId(run: string): boolean {
+  const groups = run.split(/[-.:]/).filter((g) => g !== "");
+  return /\d/.test(run) && (groups.length >= 4 || /[A-Fa-f]/.test(run));
+}
+
 /**
- * An address may have sentence or "host:port" punctuation glued on ("… from 2001:db8::1." or
- * "ip:2001:db8::1:"). Try the run, then the run with trailing '.'/':' and a single leading ':'
- * removed. Not an address at all (e.g. "1.2.3.4:80:"): it may still hold an IPv4.
+ * An address may have punctuation, a port or a label glued on ("… from 2001:db8::1.",
+ * "ip:2001:db8::1:", "2001:db8::1.443", "src:2001:db8::…"). Try the run, then with trailing
+ * '.'/':', a trailing port and a single leading label or ':' removed. Not an address at all: its
+ * IPv4s are masked, and unless the rest is a time or a port every hex digit becomes '#'.
  */
 function maskIpv6Run(run: string, slot: (mask: string) => string, masker: Masker): string {
   const noTrailingDots = run.replace(/\.+$/, "");
   const noTrailingColon = noTrailingDots.replace(/(?<!:):$/, "");
-  for (const end of [run, noTrailingDots, noTrailingColon]) {
-    for (const start of [0, 1]) {
+  const noPort = noTrailingColon.replace(/[.:]\d{1,5}$/, "");
+  for (const end of [run, noTrailingDots, noTrailingColon, noPort]) {
+    const label = /^[0-9A-Fa-f]{1,8}:(?!:)/.exec(end)?.[0].length ?? 0;
+    for (const start of [0, 1, label]) {
       if (start === 1 && !(end.startsWith(":") && !end.startsWith("::"))) continue;
       const candidate = end.slice(start);
       if (isIPv6(candidate)) {
@@ -81,14 +105,18 @@ function maskIpv6Run(run: string, slot: (mask: string) => string, masker: Masker
       }
     }
   }
-  return run.replace(IPV4_ONLY, (v4) => slot(maskAs("ip", v4, masker)));
+  const withV4 = run.replace(IPV4_ONLY, (v4) => slot(maskAs("ip", v4, masker)));
+  // What is left is an identifier unless it is a time or a port ("10:30:00", "…:80:").
+  return looksLikeId(withV4.replaceAll(SLOT, ":")) ? hashes(withV4) : withV4;
 }
 
 /**
- * `text` with every address and ddd-dd-dddd id masked and every other word containing a digit
- * (except one of up to 4 characters) replaced by `#`s. With `limit`, only about that many
- * characters are produced (the caller cuts): masking never shortens text, so what lies beyond
- * the cut never needed masking, and the margin keeps any pattern that starts before it whole.
+ * `text` with every address and device id we can recognise masked (by pattern, or by an
+ * `ip=`/`device_id:` name before it), identifier-like hex runs turned into '#'s, and, unless
+ * `words` is false, every other word containing a digit (except one of up to 4 characters)
+ * replaced by `#`s. With `limit`, only about that many characters are produced (the caller
+ * cuts): masking never shortens text, so what lies beyond the cut never needed masking, and the
+ * margin keeps any pattern that starts before it whole.
  */
 export function maskText(
   text: string,
@@ -103,10 +131,17 @@ export function maskText(
     return SLOT;
   };
   const marked = input.replaceAll(SLOT, "\uFFFD").replace(RECOGNISED, (...match) => {
+    const whole = String(match[0]);
     const g = match.at(-1) as Record<string, string | undefined>;
+    if (g.pk !== undefined && g.pv !== undefined) {
+      const kind: PiiKind = g.pk === "ip" ? "ip" : "device_id";
+      return whole.slice(0, whole.length - g.pv.length) + slot(maskAs(kind, g.pv, masker));
+    }
     if (g.v6 !== undefined) return maskIpv6Run(g.v6, slot, masker);
     if (g.v4 !== undefined) return slot(maskAs("ip", g.v4, masker));
-    return slot(maskAs("device_id", String(match[0]), masker));
+    if (g.v4p !== undefined) return hashes(g.v4p);
+    if (g.dev !== undefined) return slot(maskAs("device_id", g.dev, masker));
+    return g.hex !== undefined && looksLikeId(g.hex) ? hashes(whole) : whole;
   });
   const words = options.words
     ? marked.replace(WORD, (word) =>
@@ -120,27 +155,33 @@ export function maskText(
 // ---------------------------------------------------------------------------------------------
 // The tokenizer: structure is kept, values are rewritten by position.
 
+/**
+ * Where an object is: expecting a member name, the ':' after one, a value, or a ',' after one.
+ * In a value, ':' belongs to the token, so "2001:db8::1" and "10:30:00" reach the address
+ * patterns whole even unquoted. A name seen in "after" state (a missing comma) is still a name.
+ */
+type ObjectState = "key" | "colon" | "value" | "after";
+
 interface Frame {
   kind: "object" | "array";
   /** The current member's name (objects), as decoded. */
   key: string | null;
-  expectKey: boolean;
+  state: ObjectState;
   /** Set when this container is the value of an ip/device_id member: all inside is masked. */
   inherited: PiiKind | null;
 }
 
-/**
- * Whether `c` is JSON punctuation here. ':' and ',' only count inside an object (or, for ',',
- * an array): in free text they belong to the token, so "2001:db8::1", "10:30:00" and
- * "host:443" reach the address patterns whole.
- */
-function structural(c: string, top: Frame | undefined): boolean {
-  if (c === "{" || c === "}" || c === "[" || c === "]") return true;
-  if (c === ":") return top?.kind === "object";
+const isSpace = (c: string) => c === " " || c === "\n" || c === "\r" || c === "\t";
+const isQuote = (c: string) => c === '"' || c === "'";
+
+/** Whether `c` ends a bare token here. */
+function endsToken(c: string, top: Frame | undefined): boolean {
+  if (isSpace(c) || isQuote(c) || c === "{" || c === "}" || c === "[" || c === "]") return true;
   if (c === ",") return top !== undefined;
+  // A value may contain ':' ("2001:db8::1" unquoted); a name cannot.
+  if (c === ":") return top?.kind === "object" && top.state !== "value";
   return false;
 }
-const isSpace = (c: string) => c === " " || c === "\n" || c === "\r" || c === "\t";
 
 /** The PII kind of a value at this position, by the transform's flattening ("_"-joined names). */
 function piiAt(stack: readonly Frame[]): PiiKind | null {
@@ -162,13 +203,13 @@ function shownAt(stack: readonly Frame[]): boolean {
   return SHOWN_FIELDS.has(stack.map((f) => f.key ?? "").join("_"));
 }
 
-/** A JSON string token's content: decoded if valid, else its escapes undone one by one. */
+/** A string token's content: decoded if valid JSON, else its escapes undone one by one. */
 function decodeString(raw: string): string {
   try {
     const decoded: unknown = JSON.parse(`"${raw}"`);
     if (typeof decoded === "string") return decoded;
   } catch {
-    // Truncated, a raw control character, or a bad escape: decode leniently below.
+    // Truncated, single-quoted, a raw control character, or a bad escape: decode leniently.
   }
   return raw.replace(/\\(?:u([0-9a-fA-F]{4})|(.))/gs, (_, hex: string | undefined, c: string) => {
     if (hex !== undefined) return String.fromCharCode(Number.parseInt(hex, 16));
@@ -176,12 +217,24 @@ function decodeString(raw: string): string {
   });
 }
 
+/** JSON carried inside a string (an SNS envelope's Message) is masked as JSON, this deep. */
+const MAX_EMBEDDED_DEPTH = 3;
+
 /**
  * The body of a rejected message with all PII masked (see the top of this file), safe to store,
  * at most STORED_PAYLOAD_MAX_CHARS long plus a note saying it was cut.
  */
 export function maskPayload(body: string, masker: Masker): string {
-  const limit = STORED_PAYLOAD_MAX_CHARS;
+  const { out, unfinished } = maskStructure(body, masker, STORED_PAYLOAD_MAX_CHARS, 0);
+  return capPayload(makeStorable(out), body.length, unfinished);
+}
+
+function maskStructure(
+  body: string,
+  masker: Masker,
+  limit: number,
+  embedded: number,
+): { out: string; unfinished: boolean } {
   const stack: Frame[] = [];
   let out = "";
   let i = 0;
@@ -190,18 +243,35 @@ export function maskPayload(body: string, masker: Masker): string {
   const value = (text: string, quoted: boolean): string => {
     const pii = piiAt(stack);
     if (pii) return JSON.stringify(maskAs(pii, text, masker));
+    const trimmed = text.trimStart();
+    if (quoted && embedded < MAX_EMBEDDED_DEPTH && (trimmed[0] === "{" || trimmed[0] === "[")) {
+      return JSON.stringify(maskStructure(text, masker, limit - out.length, embedded + 1).out);
+    }
     // A stored column keeps its words (it is in user_logins as it is), not an address in it.
     const masked = maskText(text, masker, limit - out.length, { words: !shownAt(stack) });
     return quoted ? JSON.stringify(masked) : masked;
   };
-  const afterValue = () => {
+  const valueDone = () => {
     const top = stack.at(-1);
-    if (top?.kind === "object") top.expectKey = false;
+    if (top?.kind === "object") top.state = "after";
+  };
+  /** Whether a token now is a member name. */
+  const atName = () => {
+    const top = stack.at(-1);
+    return top?.kind === "object" && (top.state === "key" || top.state === "after");
   };
 
   while (i < body.length && out.length <= limit) {
     const c = body[i] as string;
-    if (isSpace(c)) {
+    const top = stack.at(-1);
+    if (top === undefined && c !== "{" && c !== "[") {
+      // Outside any container: free text, up to the next one, masked as one piece (so
+      // "593 47 5928" or "from 2001:db8::1 port 443" is seen whole).
+      let end = i + 1;
+      while (end < body.length && body[end] !== "{" && body[end] !== "[") end++;
+      out += maskText(body.slice(i, end), masker, limit - out.length);
+      i = end;
+    } else if (isSpace(c)) {
       out += c;
       i++;
     } else if (c === "{" || c === "[") {
@@ -209,55 +279,57 @@ export function maskPayload(body: string, masker: Masker): string {
       stack.push({
         kind: c === "{" ? "object" : "array",
         key: null,
-        expectKey: c === "{",
+        state: "key",
         inherited,
       });
       out += c;
       i++;
     } else if (c === "}" || c === "]") {
       stack.pop();
-      afterValue();
+      valueDone();
       out += c;
       i++;
-    } else if ((c === ":" || c === ",") && structural(c, stack.at(-1))) {
-      const top = stack.at(-1);
-      if (top?.kind === "object") top.expectKey = c === ",";
+    } else if (c === ":" && top?.kind === "object" && top.state === "colon") {
+      top.state = "value";
       out += c;
       i++;
-    } else if (c === '"') {
+    } else if (c === "," && top !== undefined) {
+      if (top.kind === "object") top.state = "key";
+      out += c;
+      i++;
+    } else if (isQuote(c)) {
       let end = i + 1;
-      while (end < body.length && body[end] !== '"') end += body[end] === "\\" ? 2 : 1;
+      while (end < body.length && body[end] !== c) end += body[end] === "\\" ? 2 : 1;
       const text = decodeString(body.slice(i + 1, Math.min(end, body.length)));
-      const top = stack.at(-1);
-      if (top?.kind === "object" && top.expectKey) {
+      if (atName() && top) {
         top.key = text;
+        top.state = "colon";
         out += JSON.stringify(maskText(text, masker, limit - out.length));
       } else {
         out += value(text, true);
-        afterValue();
+        valueDone();
       }
       i = end + 1;
     } else {
-      // A bare token: a number, true/false/null, or anything that is not JSON.
-      const top = stack.at(-1);
+      // A bare token: a number, true/false/null, an unquoted name, or anything that is not JSON.
       let end = i + 1;
-      while (end < body.length) {
-        const d = body[end] as string;
-        if (isSpace(d) || d === '"' || structural(d, top)) break;
-        end++;
-      }
+      while (end < body.length && !endsToken(body[end] as string, top)) end++;
       const text = body.slice(i, end);
-      if (top?.kind === "object" && top.expectKey) {
-        top.key = text; // a key without quotes ({ip: …}): still a member name
+      if (atName() && top) {
+        top.key = text; // an unquoted name ({ip: …}): still a member name
+        top.state = "colon";
+        out += maskText(text, masker, limit - out.length);
+      } else if (top?.kind === "object" && top.state === "colon") {
+        // Between a name and its ':' (a comment, garbage): masked, and the name is kept.
         out += maskText(text, masker, limit - out.length);
       } else {
         out += value(text, false);
-        afterValue();
+        valueDone();
       }
       i = end;
     }
   }
-  return capPayload(makeStorable(out), body.length, i < body.length);
+  return { out, unfinished: i < body.length };
 }
 
 function capPayload(masked: string, bodyLength: number, unfinished: boolean): string {

@@ -98,3 +98,33 @@ test("a dry run on a database that has no key recorded yet records nothing", asy
   const epochs = await pool.query("SELECT 1 FROM etl.key_epochs");
   assert.equal(epochs.rows.length, 0);
 });
+
+test("a database from before key epochs adopts only a key that opens its sealed bodies", async () => {
+  const { url, pool } = await h.freshDatabase();
+  const queue = await h.createQueue();
+  const original = h.key;
+  await h.send(queue.url, ["not json, sealed under the original key", login("kept")]);
+  const first = await runCli(["run"], h.env(url, queue.name, { PII_HASH_KEY: original }));
+  assert.equal(first.code, 0, first.stderr);
+  // As if the database predated etl.key_epochs: nothing recorded, data present.
+  await pool.query("DELETE FROM etl.key_epochs");
+
+  await h.send(queue.url, [login("next")]);
+  const other = randomBytes(32).toString("hex");
+  const wrong = await runCli(["run"], h.env(url, queue.name, { PII_HASH_KEY: other }));
+  assert.equal(wrong.code, 2, wrong.stderr);
+  assert.match(wrong.stderr, /opens none of the 1 sealed bodies/);
+  assert.deepEqual(await h.depth(queue.url), { visible: 1, inFlight: 0 });
+  const replay = await runCli(["replay"], h.env(url, queue.name, { PII_HASH_KEY: other }));
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.equal(
+    (await pool.query("SELECT 1 FROM etl.key_epochs")).rows.length,
+    0,
+    "replay records no key",
+  );
+
+  const right = await runCli(["run"], h.env(url, queue.name, { PII_HASH_KEY: original }));
+  assert.equal(right.code, 0, right.stderr);
+  const epochs = await pool.query("SELECT fingerprint FROM etl.key_epochs");
+  assert.deepEqual(epochs.rows, [{ fingerprint: fingerprint(original) }]);
+});

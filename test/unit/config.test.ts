@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import { Option } from "commander";
@@ -7,7 +8,7 @@ import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
 import { configWarnings, loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
-const KEY = "3f9a1c0e7b2d4856a1e0c9b8d7f6e5a43f9a1c0e7b2d4856a1e0c9b8d7f6e5a4";
+const KEY = "ef6ee28d1c09d0591b9869ed0584898981a34b8efde8dd34e0b4865289ebe644";
 
 describe("loadConfig", () => {
   test("defaults match the docker-compose setup", () => {
@@ -76,10 +77,14 @@ describe("loadConfig", () => {
     assert.equal(loadConfig({}, {}, { requireKey: false }).piiHashKey, undefined);
     // Entropy by alphabet, not bytes: 32 hex characters are 128 bits, whatever their byte count.
     const weak: [string, RegExp][] = [
-      ["0123456789abcdef0123456789abcdef", /32 hex characters carry at most 128 bits.*64 hex/],
-      ["x".repeat(64), /only 1 distinct characters/],
-      ["€".repeat(50), /only 1 distinct/],
-      ["Zm9vYmFyYmF6cXV4".repeat(2), /32 base64 characters carry at most 192 bits.*43 base64/],
+      [KEY.slice(0, 32), /32 hex characters carry at most 128 bits.*64 hex/],
+      ["x".repeat(64), /repeats itself/],
+      ["€".repeat(50), /repeats itself/],
+      ["ab".repeat(3), /carry at most 24 bits/],
+      [
+        "q8Vt0fQm3x9LwZpR2bYc7HsN4kJ6eGd1",
+        /32 base64 characters carry at most 192 bits.*43 base64/,
+      ],
     ];
     for (const [key, message] of weak) {
       assert.throws(() => loadConfig({}, { PII_HASH_KEY: key }), message, key);
@@ -123,6 +128,9 @@ describe("redactUrl", () => {
       `postgres://app@db/prod?PassWord=${secret}&password=${secret}`,
       `postgres://app@db/prod?sslkey=/k/${secret}&options=-c%20x%3D${secret}`,
       `postgresql://app:${secret}@db/prod#${secret}`,
+      // An unencoded '/' in the password: URL and pg read the rest as the path.
+      `postgres://app:/${secret}@db.internal/prod`,
+      `postgres://u:1234/${secret}@h/db`,
     ];
     for (const url of forms) {
       const shown = redactUrl(url);
@@ -210,5 +218,29 @@ describe("whole numbers, from flags and the environment", () => {
       () => loadConfig({}, { ETL_BATCH_SIZE: "1e2" }, { requireKey: false }),
       /ETL_BATCH_SIZE/,
     );
+  });
+});
+
+describe("weak or mangled keys", () => {
+  test("repeated blocks, runs, invisible characters and wrapping quotes are refused", () => {
+    const cases: [string, RegExp][] = [
+      ["0123456789abcdef".repeat(4), /repeats itself/],
+      ["password123".repeat(4), /repeats itself/],
+      ["abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", /run of consecutive characters/],
+      [`${KEY}\u200b`, /invisible character/],
+      [`${KEY.slice(0, 32)}\u00a0${KEY.slice(32)}`, /invisible character/],
+      [`"${KEY}"`, /wrapped in quotes/],
+      [`'${KEY}'`, /wrapped in quotes/],
+    ];
+    for (const [key, message] of cases) {
+      assert.throws(() => loadConfig({}, { PII_HASH_KEY: key }), message, JSON.stringify(key));
+    }
+  });
+
+  test("keys as keygen makes them always pass", () => {
+    for (let i = 0; i < 200; i++) {
+      const key = randomBytes(32).toString("hex");
+      assert.equal(loadConfig({}, { PII_HASH_KEY: key }).piiHashKey?.toString(), key);
+    }
   });
 });

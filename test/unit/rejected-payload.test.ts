@@ -198,3 +198,83 @@ describe("maskPayload, bodies that grow under masking", () => {
     assert.equal(maskPayload(body, masker), body);
   });
 });
+
+describe("maskPayload, the second review's shapes", () => {
+  const cases: [string, string, string[]][] = [
+    [
+      "Python repr (single quotes)",
+      "{'user_id': 'u1', 'device_id': 'AB12-CD34-EF56', 'ip': '2001:db8::1'}",
+      ["AB12-CD34-EF56", "2001:db8::1"],
+    ],
+    [
+      "unquoted IPv6 values",
+      '{"user_id":"u1","addr": 2001:db8:85a3::8a2e:370:7334}',
+      ["2001:db8:85a3::8a2e:370:7334", "8a2e:370:7334"],
+    ],
+    [
+      "unquoted names",
+      "{addr: fe80::1:2:3, mac: 00:1a:2b:3c:4d:5e}",
+      ["fe80::1:2:3", "00:1a:2b:3c:4d:5e"],
+    ],
+    [
+      "addr.port (netstat, tcpdump)",
+      '{"x":"tcp6 0 0 2001:db8::1.443 fe80::1ff:fe23:4567:890a.51234"}',
+      ["2001:db8::1", "fe80::1ff:fe23:4567:890a"],
+    ],
+    [
+      "a label glued to an address",
+      '{"x":"src:2001:db8:85a3:0:0:8a2e:370:7334 ipv6:fe80:0:0:0:1ff:fe23:4567:890a"}',
+      ["2001:db8:85a3:0:0:8a2e:370:7334", "fe80:0:0:0:1ff:fe23:4567:890a"],
+    ],
+    [
+      "an address cut short",
+      '{"client_addr":"2001:db8:85a3:0:0:8a2e:37',
+      ["2001:db8:85a3", "8a2e:37"],
+    ],
+    ["an IPv4 cut short", '{"client_addr":"203.0.113.', ["203.0.113"]],
+    [
+      "MACs, UUIDs, grouped ids in unknown fields",
+      '{"a":"00:1A:2B:3C:4D:5E","b":"00-1A-2B-3C-4D-5E","c":"AB12-CD34-EF56","d":"3f2504e0-4f89-11d3-9a0c-0305e82c3301"}',
+      ["1A:2B:3C", "1A-2B-3C", "AB12-CD34", "4f89-11d3", "3f2504e0"],
+    ],
+    [
+      "the device id format with other separators",
+      '{"a":"593 47 5928","b":"593.47.5928","c":"593/47/5928","d":"593\u201347\u20135928"}',
+      ["593 47 5928", "593.47.5928", "593/47/5928", "593\u201347\u20135928"],
+    ],
+    ["free text with a spaced device id", "device 593 47 5928 seen", ["593 47 5928"]],
+    [
+      "JSON inside a string (an SNS envelope)",
+      JSON.stringify({
+        Type: "Notification",
+        Message: JSON.stringify({
+          user_id: "u1",
+          device_id: "00:1A:2B:3C:4D:5E",
+          ip: "2001:db8::1",
+        }),
+      }),
+      ["00:1A:2B:3C:4D:5E", "2001:db8::1"],
+    ],
+    [
+      "form encoding",
+      "user_id=u1&device_id=AB12-CD34-EF56&ip=10.1.2.3",
+      ["AB12-CD34-EF56", "10.1.2.3"],
+    ],
+    [
+      "a comment between the name and its colon",
+      '{"device_id" /* c */ : "zzz-device-QQQ"}',
+      ["zzz-device-QQQ"],
+    ],
+  ];
+  for (const [name, body, raw] of cases) {
+    it(name, () => {
+      const out = maskPayload(body, masker);
+      assertNoRaw(out, ...raw);
+    });
+  }
+
+  it("times, ports, dates and versions stay readable", () => {
+    const out = maskPayload('{"note":"at 10:30:00 on 2024-01-31, v1.2.3 via host:443"}', masker);
+    assert.equal(out, '{"note":"at 10:30:00 on 2024-01-31, v1.2.3 via host:443"}');
+  });
+});
