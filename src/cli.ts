@@ -29,7 +29,9 @@ const program = new Command()
   });
 
 const SETTINGS_HELP = `Settings also come from the environment variables in [brackets] and from ./.env
-(flag > environment > .env > default). Exit codes: 0 ok, 1 runtime failure, 2 usage/config.`;
+(flag > environment > .env > default; an empty variable counts as unset).`;
+/** Shown unless a command lists its own exit codes. */
+const EXIT_CODES_HELP = "Exit codes: 0 ok, 1 runtime failure, 2 usage/config.";
 
 // No top-level option takes a value, so the first bare word is the command (`etl help run` too).
 const args = process.argv.slice(2);
@@ -72,14 +74,16 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
   const sections = [
     spec.help,
     spec.settings.length > 0 ? SETTINGS_HELP : undefined,
+    spec.help?.includes("Exit codes:") ? undefined : EXIT_CODES_HELP,
     `Example${spec.examples.length > 1 ? "s" : ""}:\n${examples}`,
   ];
   cmd.addHelpText("after", `\n${sections.filter((s) => s !== undefined).join("\n\n")}`);
 
   cmd.action(async (opts: Record<string, unknown>) => {
     const { config: loadDotenv } = await import("dotenv");
+    const { clearEmptySettings, configWarnings, loadConfig } = await import("./config.js");
+    clearEmptySettings(process.env); // an empty variable is unset: .env may fill it
     loadDotenv({ quiet: true }); // never overrides variables already in the environment
-    const { configWarnings, loadConfig } = await import("./config.js");
     const { ConfigError, describeError, exitCodeOf } = await import("./errors.js");
     const prepare = () => {
       const values = Object.fromEntries(

@@ -84,3 +84,16 @@ export function wholeNumber(min: number, max = Number.MAX_SAFE_INTEGER) {
     return n;
   };
 }
+
+/** A flag whose value must be one of `values`; anything else is a usage error listing them. */
+export function oneOf<T extends string>(values: readonly T[]) {
+  return (raw: string, flag: string): T => {
+    const found = values.find((v) => v === raw);
+    if (found === undefined) {
+      throw new ConfigError(
+        `${flag} must be one of ${values.join(", ")} (got "${raw.slice(0, 40)}")`,
+      );
+    }
+    return found;
+  };
+}

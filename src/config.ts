@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { parseDecimal } from "./command-spec.js";
 import { ConfigError } from "./errors.js";
-import { parsePiiHashKey } from "./pii-key.js";
+import { KEY_ENV, parsePiiHashKey } from "./pii-key.js";
 
 const int = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
@@ -288,7 +288,7 @@ export function loadConfig(
   return {
     // Every key of Settings was filled from its own schema's output just above.
     ...(values as Settings),
-    piiHashKey: options.requireKey ? parsePiiHashKey(env.PII_HASH_KEY) : undefined,
+    piiHashKey: options.requireKey ? parsePiiHashKey(env[KEY_ENV]) : undefined,
   };
 }
 
@@ -353,4 +353,15 @@ export function configWarnings(flags: CliFlags): string[] {
     "--database-url carries a password, which every user of this machine can read in `ps`: " +
       "set DATABASE_URL in the environment or .env instead (or use ~/.pgpass / PGPASSWORD).",
   ];
+}
+
+/**
+ * One rule for an empty variable (`SQS_QUEUE_NAME=`): it is unset. dotenv never overrides a
+ * variable that exists, even an empty one, so empty settings are removed before .env is read:
+ * then .env, or else the default, applies, exactly as if the variable were absent.
+ */
+export function clearEmptySettings(env: NodeJS.ProcessEnv): void {
+  for (const name of [...Object.values(SETTINGS).map((s) => s.env), KEY_ENV]) {
+    if (env[name] === "") delete env[name];
+  }
 }

@@ -9,6 +9,9 @@
 import { createHmac } from "node:crypto";
 import { ConfigError } from "./errors.js";
 
+/** Where the key comes from: the environment (or .env) only, never a flag (flags show in `ps`). */
+export const KEY_ENV = "PII_HASH_KEY";
+
 /** The least entropy accepted, in bits: what `etl keygen`'s 32 random bytes carry. */
 export const MIN_KEY_BITS = 256;
 /** Keys with fewer distinct characters are repetitive, whatever their length ("kkkk…"). */

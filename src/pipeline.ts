@@ -354,6 +354,7 @@ class Pipeline {
     this.stats.deleted += deleted.deleted;
     this.stats.deleteFailed += deleted.failed;
     this.stats.staleReceipts += deleted.stale;
+    this.stats.batchDone();
     this.logger.debug(
       { size: batch.length, inserted: committed.inserted, deleted: deleted.deleted },
       "batch committed and deleted",

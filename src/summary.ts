@@ -23,6 +23,7 @@ export interface RunSummary {
   /** Fields present in bodies but not columns, by name (at most MAX_FIELD_NAMES names). */
   droppedFields: Record<string, number>;
   seconds: number;
+  /** Received per second from the start to the last batch (the final empty poll left out). */
   messagesPerSecond: number;
   drained: boolean;
   stopReason: StopReason;
@@ -46,6 +47,12 @@ export class RunStats {
   readonly rejected: Partial<Record<RejectReason, number>> = {};
   readonly droppedFields = new Map<string, number>();
   private readonly startedAt = performance.now();
+  /** When the last batch finished: the rate leaves out the final empty long poll. */
+  private lastBatchAt: number | undefined;
+
+  batchDone(): void {
+    this.lastBatchAt = performance.now();
+  }
 
   addRejected(byReason: Partial<Record<RejectReason, number>>): void {
     for (const [reason, n] of Object.entries(byReason) as [RejectReason, number][]) {
@@ -69,6 +76,7 @@ export class RunStats {
 
   summarize(stopReason: StopReason, dryRun: boolean): RunSummary {
     const seconds = (performance.now() - this.startedAt) / 1_000;
+    const busySeconds = ((this.lastBatchAt ?? performance.now()) - this.startedAt) / 1_000;
     return {
       received: this.received,
       inserted: this.inserted,
@@ -81,7 +89,7 @@ export class RunStats {
       abandoned: this.abandoned,
       droppedFields: Object.fromEntries(this.droppedFields),
       seconds: Math.round(seconds * 1_000) / 1_000,
-      messagesPerSecond: seconds > 0 ? Math.round(this.received / seconds) : 0,
+      messagesPerSecond: busySeconds > 0 ? Math.round(this.received / busySeconds) : 0,
       drained: stopReason === "drained",
       stopReason,
       dryRun,
@@ -94,19 +102,34 @@ export function formatSummary(s: RunSummary): string {
   const reasons = Object.entries(s.rejected)
     .map(([reason, n]) => `${reason}=${n}`)
     .join(", ");
+  // A dry run wrote nothing: it says what a real run would have done.
+  const line = (done: string, dryRun: string, value: string) =>
+    `${(s.dryRun ? dryRun : done).padEnd(13)}${value}`;
   const lines = [
-    `received     ${s.received}`,
-    `inserted     ${s.inserted}`,
-    `duplicates   ${s.duplicates} (already loaded earlier; skipped)`,
-    `rejected     ${s.rejectedTotal}${reasons ? ` (${reasons})` : ""}`,
-    `deleted      ${s.deleted}${s.deleteFailed ? ` (${s.deleteFailed} failed; they will be redelivered)` : ""}`,
+    line("received", "received", String(s.received)),
+    line("inserted", "would insert", String(s.inserted)),
+    line("duplicates", "duplicates", `${s.duplicates} (already loaded earlier; skipped)`),
+    line("rejected", "would reject", `${s.rejectedTotal}${reasons ? ` (${reasons})` : ""}`),
+    line(
+      "deleted",
+      "deleted",
+      `${s.deleted}${s.deleteFailed ? ` (${s.deleteFailed} failed; they will be redelivered)` : ""}`,
+    ),
     ...(s.abandoned > 0
       ? [
-          `abandoned    ${s.abandoned} (their batch did not finish in time; they return to the queue)`,
+          line(
+            "abandoned",
+            "abandoned",
+            `${s.abandoned} (their batch did not finish in time; they return to the queue)`,
+          ),
         ]
       : []),
-    `time         ${s.seconds.toFixed(1)} s, ${s.messagesPerSecond} msg/s`,
-    `stopped      ${s.drained ? "queue drained" : s.stopReason}${s.dryRun ? " (dry run: nothing written or deleted)" : ""}`,
+    line("time", "time", `${s.seconds.toFixed(1)} s, ${s.messagesPerSecond} msg/s`),
+    line(
+      "stopped",
+      "stopped",
+      `${s.drained ? "queue drained" : s.stopReason}${s.dryRun ? " (dry run: nothing written or deleted)" : ""}`,
+    ),
   ];
   return lines.join("\n");
 }

@@ -1,16 +1,21 @@
 // `etl rejected`: the rejected messages and why. Payloads are shown as stored: masked.
-import { defineCommand, wholeNumber } from "../command-spec.js";
+import { defineCommand, oneOf, wholeNumber } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { countRejectedByReason, listRejected } from "../sink/rejected-store.js";
+import { REJECT_REASONS, type RejectReason } from "../types.js";
 import { formatTable, oneLine, printJson, printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
 
 export const command = defineCommand({
   settings: ["database", "common"],
   flags: {
-    reason: { arg: "<reason>", help: "only this reason, e.g. invalid_app_version" },
+    reason: {
+      arg: "<reason>",
+      help: "only this reason, e.g. invalid_app_version",
+      parse: oneOf<RejectReason>(REJECT_REASONS),
+    },
     limit: {
       arg: "<n>",
       help: "how many recent messages to show",

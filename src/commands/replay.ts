@@ -1,6 +1,6 @@
 // `etl replay`: after a fix to the transform (or to the producer's data contract), run the
 // rejected messages through the current transform; those that now pass are loaded once.
-import { defineCommand } from "../command-spec.js";
+import { defineCommand, oneOf } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
@@ -9,6 +9,7 @@ import { createBodyCipher } from "../sink/body-cipher.js";
 import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
 import { createMasker, transformMessage } from "../transform/index.js";
+import { REJECT_REASONS, type RejectReason } from "../types.js";
 import { printJson, printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
 
@@ -16,7 +17,11 @@ export const command = defineCommand({
   settings: ["database", "common"],
   requireKey: true,
   flags: {
-    reason: { arg: "<reason>", help: "only messages rejected for this reason" },
+    reason: {
+      arg: "<reason>",
+      help: "only messages rejected for this reason",
+      parse: oneOf<RejectReason>(REJECT_REASONS),
+    },
     dryRun: { help: "report what would be loaded, then roll back" },
     json: { help: "machine-readable output" },
   },

@@ -36,7 +36,8 @@ export const command = defineCommand({
   help: `PII_HASH_KEY must be set in the environment or .env (never a flag: flags show in \`ps\`).
 Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
             1 runtime failure (database/SQS unreachable, commit failed, deletes failed);
-            2 usage or configuration error (nothing was received).`,
+            2 usage or configuration error (nothing was received);
+            130 a second SIGINT/SIGTERM (left at once; held messages return to the queue).`,
   examples: [
     "npx etl run",
     "npx etl run --endpoint http://localhost:4566 --max-runtime 300",

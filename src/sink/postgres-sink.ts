@@ -137,7 +137,7 @@ export class PostgresSink {
    */
   private async stopIfSystemic(refused: readonly Refusal<SinkItem>[]): Promise<void> {
     const refusal = refused.find((r) => r.item.result.kind === "row");
-    if (!refusal || refusal.item.result.kind !== "row") return;
+    if (refusal?.item.result.kind !== "row") return;
     const probe: LoginRow = {
       user_id: PROBE_USER_ID,
       device_type: null,

@@ -62,7 +62,8 @@ const IPV4_PREFIX = String.raw`(?<![\d.])(?<v4p>\d{1,3}(?:\.\d{1,3}){2}\.)(?!\d)
 const DEVICE_ID = String.raw`(?<!\d)(?<dev>\d{3}[-. /\u2013]\d{2}[-. /\u2013]\d{4})(?!\d)`;
 // Hex groups joined by '-' or '.' (UUIDs, MACs, AB12-CD34-EF56): identifiers when there are 4
 // groups or more, or hex letters among digits; dates and versions ("2024-01-31", "1.2.3") stay.
-const HEX_GROUPS = String.raw`(?<![0-9A-Za-z])(?<hex>[0-9A-Fa-f]{1,12}(?:[-.][0-9A-Fa-f]{1,12}){2,})(?![0-9A-Za-z])`;
+const HEX_GROUPS =
+  "(?<![0-9A-Za-z])(?<hex>[0-9A-Fa-f]{1,12}(?:[-.][0-9A-Fa-f]{1,12}){2,})(?![0-9A-Za-z])";
 const RECOGNISED = new RegExp(
   [KEYED_PAIR, IPV6_RUN, IPV4, IPV4_PREFIX, DEVICE_ID, HEX_GROUPS].join("|"),
   "g",

@@ -136,7 +136,7 @@ const HOSTILE: Hostile[] = [
     outcome: "invalid_json",
   },
   {
-    body: String.raw`{"user_id":"leak-esc-key","device_id":"Q7Z-devid-88341","x":`,
+    body: String.raw`{"user_id":"leak-esc-key","device\u005fid":"Q7Z-devid-88341","x":`,
     pii: ["Q7Z-devid-88341", "devid-88341"],
     outcome: "invalid_json",
   },

@@ -198,6 +198,12 @@ describe("etl run", () => {
       [["run", "--batch-size", "0x10"], {}, /--batch-size must be a whole number/],
       [["run", "--max-runtime", "1e3"], {}, /--max-runtime must be a whole number/],
       [["run", "--batch-size", "10", "--batch-size", "20"], {}, /given more than once/],
+      [
+        ["rejected", "--reason", "nope"],
+        {},
+        /--reason must be one of invalid_json, not_an_object, /,
+      ],
+      [["replay", "--reason", "nope"], {}, /--reason must be one of invalid_json, /],
       [["run"], { ETL_BATCH_SIZE: "1e2" }, /ETL_BATCH_SIZE must be a whole number/],
     ];
     for (const [args, env, expected] of cases) {
@@ -279,6 +285,18 @@ describe("etl run", () => {
     );
     assert.equal(sqsDown.code, 2, sqsDown.stderr);
     assert.match(sqsDown.stderr, /refused the credentials in DATABASE_URL/);
+  });
+
+  test("an empty variable counts as unset: the .env value applies, then the default", async () => {
+    const { url, pool } = await h.freshDatabase();
+    const queue = await h.createQueue();
+    await h.send(queue.url, generateSample({ count: 4, seed: 4, wrongShapeRate: 0 }));
+    const result = await runCli(["run"], h.env(url, "", { SQS_QUEUE_NAME: "" }), {
+      dotenv: `SQS_QUEUE_NAME=${queue.name}\n`,
+    });
+    assert.equal(result.code, 0, result.stderr);
+    const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
+    assert.equal(rows.rows[0]?.n, 4, "the queue named in .env was drained");
   });
 
   test("a queue that does not exist exits 2 with a message naming it", async () => {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -191,6 +191,8 @@ export interface RunCliOptions {
   timeoutMs?: number;
   /** Extra node arguments, e.g. ["--import", FAULT_HOOKS]. */
   nodeArgs?: string[];
+  /** A .env file to put in the (otherwise empty) working directory. */
+  dotenv?: string;
   /** Act on the process (kill it, restart a service) the first time its stderr (or stdout) matches. */
   when?: { pattern: RegExp; act: (child: ChildProcess) => void; stream?: "stdout" | "stderr" };
 }
@@ -218,6 +220,7 @@ export function runCli(
   options: RunCliOptions = {},
 ): Promise<CliResult> {
   const { dir: cwd, remove: removeCwd } = tidyTempDir("login-etl-cwd-");
+  if (options.dotenv !== undefined) writeFileSync(join(cwd, ".env"), options.dotenv);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, ...args], {
       cwd,

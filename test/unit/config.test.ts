@@ -5,7 +5,14 @@ import { describe, test } from "node:test";
 import { Option } from "commander";
 import { flagName, parseDecimal, wholeNumber } from "../../src/command-spec.js";
 import { COMMANDS, type CommandEntry } from "../../src/commands/index.js";
-import { configWarnings, loadConfig, redactUrl, SETTINGS, settingsOf } from "../../src/config.js";
+import {
+  clearEmptySettings,
+  configWarnings,
+  loadConfig,
+  redactUrl,
+  SETTINGS,
+  settingsOf,
+} from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
 
 const KEY = "ef6ee28d1c09d0591b9869ed0584898981a34b8efde8dd34e0b4865289ebe644";
@@ -218,6 +225,19 @@ describe("whole numbers, from flags and the environment", () => {
       () => loadConfig({}, { ETL_BATCH_SIZE: "1e2" }, { requireKey: false }),
       /ETL_BATCH_SIZE/,
     );
+  });
+});
+
+describe("empty variables", () => {
+  test("clearEmptySettings removes empty settings and the key, and nothing else", () => {
+    const env: NodeJS.ProcessEnv = {
+      SQS_QUEUE_NAME: "",
+      PII_HASH_KEY: "",
+      HOME: "",
+      LOG_LEVEL: "debug",
+    };
+    clearEmptySettings(env);
+    assert.deepEqual(env, { HOME: "", LOG_LEVEL: "debug" });
   });
 });
 
