@@ -18,11 +18,39 @@ const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.ur
   version: string;
 };
 
+// Off a terminal (cron, containers, CI) every line on stderr is one JSON object, as pino writes
+// them, so a log shipper never meets a stray text line: commander's usage errors, our own
+// configuration errors and Node's process warnings (the AWS SDK's Node-version notice among
+// them) all go through here. On a terminal they stay readable text.
+const jsonStderr = process.stderr.isTTY !== true;
+
+function stderrRecord(level: "warn" | "error", msg: string): void {
+  if (!jsonStderr) {
+    process.stderr.write(`${msg}\n`);
+    return;
+  }
+  const record = { level: level === "error" ? 50 : 40, time: Date.now(), name: "login-etl", msg };
+  process.stderr.write(`${JSON.stringify(record)}\n`);
+}
+
+if (jsonStderr) {
+  // Node's default printer is itself a 'warning' listener: replace it.
+  process.removeAllListeners("warning");
+  process.on("warning", (warning) => stderrRecord("warn", `${warning.name}: ${warning.message}`));
+}
+
 const program = new Command()
   .name("etl")
   .description("Drain an SQS queue of user-login events into PostgreSQL, masking PII.")
   .version(pkg.version)
   .showHelpAfterError("(run with --help for usage)")
+  .configureOutput({
+    writeErr: (text) => {
+      const lines = text.split("\n").filter((line) => line.trim() !== "");
+      if (jsonStderr) stderrRecord("error", lines.join(" "));
+      else process.stderr.write(text);
+    },
+  })
   .exitOverride((err) => {
     // Usage errors (an unknown or misspelled flag too) exit 2; --help and --version exit 0.
     process.exit(err.exitCode === 0 ? 0 : ExitCode.USAGE);
@@ -113,7 +141,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
     } catch (err) {
       // A bad setting or flag: one line naming it, exit 2. Anything else is a bug: rethrow.
       if (!(err instanceof ConfigError)) throw err;
-      process.stderr.write(`etl: ${err.message}\n`);
+      stderrRecord("error", `etl: ${err.message}`);
       process.exit(ExitCode.USAGE);
     }
     const { config, values, warnings } = prepared;

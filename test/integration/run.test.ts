@@ -299,6 +299,30 @@ describe("etl run", () => {
     assert.equal(rows.rows[0]?.n, 4, "the queue named in .env was drained");
   });
 
+  test("off a terminal, every line on stderr is one JSON object, whatever happens", async () => {
+    const { url } = await h.freshDatabase();
+    const queue = await h.createQueue();
+    await h.send(queue.url, generateSample({ count: 3, seed: 3 }));
+    const cases: [string, string[], Record<string, string>][] = [
+      ["a run (the AWS SDK's Node-version warning included)", ["run"], {}],
+      ["an unknown flag", ["run", "--no-such-flag"], {}],
+      ["a missing key", ["run"], { PII_HASH_KEY: "" }],
+      [
+        "a database that is down",
+        ["run", "--startup-wait", "1"],
+        { DATABASE_URL: "postgres://x@127.0.0.1:1/x" },
+      ],
+    ];
+    for (const [what, args, env] of cases) {
+      const result = await runCli(args, h.env(url, queue.name, env));
+      const lines = result.stderr.split("\n").filter((l) => l.trim() !== "");
+      assert.ok(lines.length > 0, what);
+      for (const line of lines) {
+        assert.doesNotThrow(() => JSON.parse(line), `${what}: not JSON: ${line}`);
+      }
+    }
+  });
+
   test("a queue that does not exist exits 2 with a message naming it", async () => {
     const { url } = await h.freshDatabase();
     const result = await runCli(["run"], h.env(url, "no-such-queue"));
