@@ -15,6 +15,7 @@ import {
 } from "../login-columns.js";
 import { retry } from "../retry.js";
 import { checkpoint } from "../test-hooks.js";
+import { sentTime } from "../transform/index.js";
 import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
@@ -205,7 +206,7 @@ export class PostgresSink {
         rejected.map((r) => r.result.maskedPayload),
         rejected.map((r) => this.options.cipher.seal(r.message.body, r.message.messageId)),
         rejected.map((r) => r.message.receiveCount),
-        rejected.map((r) => sentAt(r.message.sentTimestamp)),
+        rejected.map((r) => sentTime(r.message.sentTimestamp)),
       ],
     });
     await checkpoint("mid_transaction");
@@ -275,7 +276,7 @@ const PROBE_USER_ID = "login-etl-probe";
 
 /**
  * The smallest entry that still keeps the message replayable: its sealed body, sent_at (replay
- * needs it for create_date; sentAt() already drops a time Postgres cannot store) and receive
+ * needs it for create_date; sentTime() already drops a time Postgres cannot store) and receive
  * count, a reason and a detail naming both refusals; no payload, the usual culprit.
  */
 function minimalEntry(entry: SinkItem, err: unknown): SinkItem {
@@ -289,16 +290,6 @@ function minimalEntry(entry: SinkItem, err: unknown): SinkItem {
       maskedPayload: "[payload withheld: the database refused the full entry]",
     },
   };
-}
-
-/**
- * SentTimestamp as timestamptz text, or null unless it is a time between 1970 and 9999 (SQS
- * cannot produce others, and Postgres refuses some: "+275760-…" is no timestamptz).
- */
-function sentAt(ms: number | undefined): string | null {
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return null;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999 ? null : date.toISOString();
 }
 
 function sum(results: readonly Committed[]): Committed {

@@ -109,11 +109,8 @@ export async function migrate(pool: Pool, logger: Logger): Promise<Migration[]> 
   });
 }
 
-/**
- * Before a command reads or writes the tables: nothing to do when the schema is current (the
- * usual case: one SELECT). Otherwise migrate, and if this role may not, say who can.
- */
-export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<void> {
+/** The state, read before any command touches the tables: a newer schema is refused here. */
+async function readKnownState(pool: Pool): Promise<SchemaState> {
   let state: SchemaState;
   try {
     state = await readState(pool);
@@ -121,6 +118,15 @@ export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<v
     throw permissionOr(err, "cannot read the schema version (etl.schema_migrations)");
   }
   refuseNewer(state);
+  return state;
+}
+
+/**
+ * Before a command reads or writes the tables: nothing to do when the schema is current (the
+ * usual case: one SELECT). Otherwise migrate, and if this role may not, say who can.
+ */
+export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<void> {
+  const state = await readKnownState(pool);
   if (state.pending.length === 0) return;
   try {
     await migrate(pool, logger);
@@ -143,13 +149,7 @@ export async function ensureSchemaCurrent(pool: Pool, logger: Logger): Promise<v
 
 /** For commands that must not change the schema (dry runs, read-only): exit 2 unless current. */
 export async function requireSchemaCurrent(pool: Pool): Promise<void> {
-  let state: SchemaState;
-  try {
-    state = await readState(pool);
-  } catch (err) {
-    throw permissionOr(err, "cannot read the schema version (etl.schema_migrations)");
-  }
-  refuseNewer(state);
+  const state = await readKnownState(pool);
   if (state.pending.length === 0) return;
   throw new DatabaseError(
     `The database lacks schema migration ${state.pending.map(describeMigration).join(", ")} ` +

@@ -19,16 +19,25 @@ export interface TransformInput {
 }
 
 /**
- * UTC calendar date (YYYY-MM-DD) of a timestamp, or null if there is no usable
- * one. UTC so that the partition a row lands in does not depend on where the
- * ETL happens to run. Years outside 1970–9999 are refused: SQS cannot produce
- * them, and toISOString would write "+275760-…", which is no date column value.
+ * A SentTimestamp as ISO-8601 UTC text, or null if there is no usable one. Years
+ * outside 1970–9999 are refused: SQS cannot produce them, and toISOString would
+ * write "+275760-…", which is no date or timestamptz value Postgres accepts.
+ * The sink stores rejected messages' sent_at by the same rule.
  */
-function utcDate(ms: number | undefined): string | null {
+export function sentTime(ms: number | undefined): string | null {
   if (ms === undefined || !Number.isFinite(ms) || ms < 0) return null;
   const date = new Date(ms);
   if (Number.isNaN(date.getTime()) || date.getUTCFullYear() > 9999) return null;
-  return date.toISOString().slice(0, 10);
+  return date.toISOString();
+}
+
+/**
+ * UTC calendar date (YYYY-MM-DD) of a timestamp, or null if there is no usable
+ * one. UTC so that the partition a row lands in does not depend on where the
+ * ETL happens to run.
+ */
+function utcDate(ms: number | undefined): string | null {
+  return sentTime(ms)?.slice(0, 10) ?? null;
 }
 
 /**

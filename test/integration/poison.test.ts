@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
 import { STORED_PAYLOAD_MAX_CHARS } from "../../src/transform/rejected-payload.js";
-import { Harness, runCli, summaryOf } from "../support/harness.js";
+import { countOf, Harness, runCli, summaryOf } from "../support/harness.js";
 
 let h: Harness;
 before(async () => {
@@ -25,14 +25,10 @@ const login = (userId: string) =>
     device_id: "593-47-5928",
   });
 
-const count = async (pool: pg.Pool, sql: string) =>
-  (await pool.query<{ n: number }>(sql)).rows[0]?.n;
-
-async function preparedDatabase() {
-  const db = await h.freshDatabase();
-  const init = await runCli(["init-db"], { DATABASE_URL: db.url });
-  assert.equal(init.code, 0, init.stderr);
-  return db;
+/** A column added as NOT NULL without a default the loader fills: every insert fails alike. */
+async function addUnfilledNotNullColumn(pool: pg.Pool): Promise<void> {
+  await pool.query("ALTER TABLE user_logins ADD COLUMN region text NOT NULL DEFAULT 'x'");
+  await pool.query("ALTER TABLE user_logins ALTER COLUMN region DROP DEFAULT");
 }
 
 /** The heap limit the Dockerfile and the README's cron line run with. */
@@ -40,7 +36,7 @@ const DEPLOYED_HEAP = ["--max-old-space-size=256"];
 
 describe("poison messages", () => {
   test("bodies that grow nine-fold under masking: the run survives the deployed heap, rejects them with capped payloads and loads the rest", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     const queue = await h.createQueue();
     // 256 KiB of "1.1.1.1." is 32,768 addresses: 2.3 M characters once each is an hmac.
     const hostile = "1.1.1.1.".repeat(32 * 1024);
@@ -54,7 +50,7 @@ describe("poison messages", () => {
       timeoutMs: 120_000,
     });
     assert.equal(result.code, 0, result.stderr.slice(-2000));
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 50);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 50);
     const rejected = await pool.query<{ reason: string; len: number; sealed: number }>(
       `SELECT reason, length(payload) AS len, length(body_sealed) AS sealed FROM etl.rejected_messages`,
     );
@@ -69,7 +65,7 @@ describe("poison messages", () => {
   });
 
   test("a rejected message whose entry the database refuses gets a minimal entry; the run goes on", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     // A DBA's rule on the rejected messages that this message's full entry breaks.
     await pool.query(
       `ALTER TABLE etl.rejected_messages ADD CONSTRAINT no_poison CHECK (payload NOT LIKE '%poison%')`,
@@ -87,7 +83,7 @@ describe("poison messages", () => {
 
     const result = await runCli(["run", "--batch-size", "50"], h.env(url, queue.name));
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 20);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 20);
     const entries = await pool.query<{ reason: string; detail: string; payload: string }>(
       "SELECT reason, detail, payload FROM etl.rejected_messages ORDER BY reason",
     );
@@ -99,7 +95,7 @@ describe("poison messages", () => {
       assert.match(r.payload, /^\[payload withheld/);
       assert.match(r.detail, /full entry was refused too \(SQLSTATE 23514\)/);
     }
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 22);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 22);
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
 
     // The minimal entry keeps what replay needs: once the table is fixed, the event loads.
@@ -113,11 +109,11 @@ describe("poison messages", () => {
       stillRejected: { invalid_json: 1 },
       undecryptable: 0,
     });
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 21);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 21);
   });
 
   test("two messages breaking the same CHECK are poison, not a broken table: both rejected, exit 0", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await pool.query(
       `ALTER TABLE user_logins ADD CONSTRAINT no_bad CHECK (user_id NOT LIKE 'bad%')`,
     );
@@ -130,10 +126,8 @@ describe("poison messages", () => {
   });
 
   test("a table that refuses every row the same way stops the run: exit 1, nothing rejected, everything still queued", async () => {
-    const { url, pool } = await preparedDatabase();
-    // A column added as NOT NULL without a default the loader fills: every insert fails alike.
-    await pool.query("ALTER TABLE user_logins ADD COLUMN region text NOT NULL DEFAULT 'x'");
-    await pool.query("ALTER TABLE user_logins ALTER COLUMN region DROP DEFAULT");
+    const { url, pool } = await h.initialisedDatabase();
+    await addUnfilledNotNullColumn(pool);
     const queue = await h.createQueue();
     await h.send(
       queue.url,
@@ -146,8 +140,8 @@ describe("poison messages", () => {
     );
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /SQLSTATE 23502: .*refused a neutral probe row the same way/);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 0);
     const depth = await h.depth(queue.url);
     assert.equal(depth.visible + depth.inFlight, 30, "no message was deleted");
 
@@ -156,13 +150,12 @@ describe("poison messages", () => {
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // their visibility runs out
     const rerun = await runCli(["run"], h.env(url, queue.name));
     assert.equal(rerun.code, 0, rerun.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 30);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 30);
   });
 
   test("a broken table is found with batches of one too (a trickle queue): exit 1, nothing rejected", async () => {
-    const { url, pool } = await preparedDatabase();
-    await pool.query("ALTER TABLE user_logins ADD COLUMN region text NOT NULL DEFAULT 'x'");
-    await pool.query("ALTER TABLE user_logins ALTER COLUMN region DROP DEFAULT");
+    const { url, pool } = await h.initialisedDatabase();
+    await addUnfilledNotNullColumn(pool);
     const queue = await h.createQueue();
     await h.send(
       queue.url,
@@ -170,16 +163,16 @@ describe("poison messages", () => {
     );
     const result = await runCli(["run", "--batch-size", "1"], h.env(url, queue.name));
     assert.equal(result.code, 1, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
     assert.equal(
-      await count(pool, "SELECT count(*)::int AS n FROM user_logins"),
+      await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"),
       0,
       "the probe row never stays",
     );
   });
 
   test("replay loads what now passes and leaves a message the database still refuses, with its new detail", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await pool.query(
       `ALTER TABLE user_logins ADD CONSTRAINT first_rule CHECK (user_id NOT IN ('blocked-a', 'blocked-b'))`,
     );
@@ -216,7 +209,7 @@ describe("poison messages", () => {
   });
 
   test("replay transforms outside its transaction: slow bodies do not hit the idle-in-transaction timeout", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     const queue = await h.createQueue();
     // JSON arrays of addresses: rejected (not an object), and slow to mask again on replay.
     const slow = JSON.stringify(Array.from({ length: 20_000 }, () => "1.1.1.1"));

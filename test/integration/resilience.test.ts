@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import { Harness, runCli, summaryOf } from "../support/harness.js";
+import { countOf, Harness, runCli, summaryOf } from "../support/harness.js";
 
 let h: Harness;
 before(async () => {
@@ -25,17 +25,6 @@ const login = (userId: string, extra: Record<string, unknown> = {}) =>
     ...extra,
   });
 
-const count = async (pool: pg.Pool, sql: string) =>
-  (await pool.query<{ n: number }>(sql)).rows[0]?.n;
-
-/** A database with the tables created, so a test can add triggers and constraints first. */
-async function preparedDatabase() {
-  const db = await h.freshDatabase();
-  const init = await runCli(["init-db"], { DATABASE_URL: db.url });
-  assert.equal(init.code, 0, init.stderr);
-  return db;
-}
-
 /** A PL/pgSQL trigger on user_logins: `body` runs before each row or each INSERT statement. */
 async function addTrigger(pool: pg.Pool, name: string, level: "ROW" | "STATEMENT", body: string) {
   await pool.query(`
@@ -48,7 +37,7 @@ async function addTrigger(pool: pg.Pool, name: string, level: "ROW" | "STATEMENT
 
 describe("one bad row never sinks its neighbours", () => {
   test("a trigger that raises for one user_id: 99 rows, 1 rejected with its SQLSTATE, exit 0", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await addTrigger(
       pool,
       "refuse_one",
@@ -66,19 +55,19 @@ describe("one bad row never sinks its neighbours", () => {
 
     const result = await runCli(["run", "--batch-size", "100"], h.env(url, queue.name));
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 99);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 99);
     const rejected = await pool.query("SELECT reason, detail, payload FROM etl.rejected_messages");
     assert.equal(rejected.rows.length, 1);
     assert.equal(rejected.rows[0].reason, "db_error");
     assert.match(rejected.rows[0].detail, /SQLSTATE P0001: user u-42 is blocked by policy/);
     assert.ok(!rejected.rows[0].payload.includes("10.0.0.1"), "the payload is masked");
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 100);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.processed_messages"), 100);
     assert.deepEqual(summaryOf(result).rejected, { db_error: 1 });
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
   });
 
   test("a CHECK constraint a DBA added: only the violating message is rejected", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await pool.query(
       "ALTER TABLE user_logins ADD CONSTRAINT locale_upper CHECK (locale = upper(locale))",
     );
@@ -90,7 +79,7 @@ describe("one bad row never sinks its neighbours", () => {
 
     const result = await runCli(["run", "--batch-size", "50"], h.env(url, queue.name));
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 49);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 49);
     const q = await pool.query(
       "SELECT detail FROM etl.rejected_messages WHERE reason = 'db_error'",
     );
@@ -99,7 +88,7 @@ describe("one bad row never sinks its neighbours", () => {
   });
 
   test("a deadlock is retried, not rejected", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     // The first INSERT statement fails as a deadlock victim would (SQLSTATE 40P01); a sequence
     // is used because it is not rolled back with the failed transaction.
     await pool.query("CREATE SEQUENCE deadlock_once");
@@ -120,8 +109,8 @@ describe("one bad row never sinks its neighbours", () => {
 
     const result = await runCli(["run"], h.env(url, queue.name));
     assert.equal(result.code, 0, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 30);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 30);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
     assert.ok(
       result.logs.some((l) => l.code === "40P01" && /will be retried/.test(String(l.msg))),
       "the retry is logged",
@@ -129,7 +118,7 @@ describe("one bad row never sinks its neighbours", () => {
   });
 
   test("a connection lost mid-transaction is not a row error: exit 1, nothing deleted", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await addTrigger(
       pool,
       "hang_up",
@@ -144,8 +133,8 @@ describe("one bad row never sinks its neighbours", () => {
 
     const result = await runCli(["run"], h.env(url, queue.name));
     assert.equal(result.code, 1, result.stderr);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 0);
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 0);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM etl.rejected_messages"), 0);
     const depth = await h.depth(queue.url);
     assert.equal(depth.visible + depth.inFlight, 20, "every message is still in the queue");
     assert.equal(summaryOf(result).deleted, 0);
@@ -154,7 +143,7 @@ describe("one bad row never sinks its neighbours", () => {
 
 describe("long batches keep their messages", () => {
   test("a transaction slower than the visibility timeout: no message is received twice", async () => {
-    const { url, pool } = await preparedDatabase();
+    const { url, pool } = await h.initialisedDatabase();
     await pool.query("CREATE SEQUENCE slow_once");
     await addTrigger(
       pool,
@@ -179,7 +168,7 @@ describe("long batches keep their messages", () => {
     assert.equal(summary.received, 40, "each message was received exactly once");
     assert.equal(summary.duplicates, 0);
     assert.ok(Number(summary.visibilityExtensions) > 0, "visibility was extended");
-    assert.equal(await count(pool, "SELECT count(*)::int AS n FROM user_logins"), 40);
+    assert.equal(await countOf(pool, "SELECT count(*)::int AS n FROM user_logins"), 40);
     assert.deepEqual(await h.depth(queue.url), { visible: 0, inFlight: 0 });
   });
 });

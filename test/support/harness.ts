@@ -93,6 +93,14 @@ export class Harness {
     return { url, pool };
   }
 
+  /** A new database with login-etl's tables (`etl init-db`), so a test can alter them first. */
+  async initialisedDatabase(): Promise<{ url: string; pool: pg.Pool }> {
+    const db = await this.freshDatabase();
+    const init = await runCli(["init-db"], { DATABASE_URL: db.url });
+    assert.equal(init.code, 0, init.stderr);
+    return db;
+  }
+
   /** A queue name no other test uses. */
   queueName(): string {
     return `login-queue-${process.pid}-${++this.queueCounter}`;
@@ -257,6 +265,10 @@ export function runCli(
     });
   });
 }
+
+/** The `n` column of a `SELECT count(*)::int AS n …` query. */
+export const countOf = async (pool: pg.Pool, sql: string) =>
+  (await pool.query<{ n: number }>(sql)).rows[0]?.n;
 
 /** The `run finished` summary a run logged; fails the test if there is none. */
 /**
