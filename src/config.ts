@@ -199,6 +199,34 @@ export const SETTINGS = {
     default: 20,
     schema: int(0, 3600),
   }),
+  // Monitoring (README "Monitoring"): published at the end of every run, success or failure.
+  metricsFile: setting({
+    env: "ETL_METRICS_FILE",
+    flag: "--metrics-file",
+    arg: "<path>",
+    help: "write the run's Prometheus metrics here (atomically) for node_exporter's textfile collector",
+    group: "run",
+    default: undefined,
+    schema: v.pipe(
+      v.string(),
+      v.regex(
+        /\.prom$/,
+        "must end in .prom (node_exporter's textfile collector reads only *.prom)",
+      ),
+    ),
+  }),
+  pushgatewayUrl: setting({
+    env: "ETL_PUSHGATEWAY_URL",
+    flag: "--pushgateway-url",
+    arg: "<url>",
+    help: "push the run's metrics to this Prometheus Pushgateway (job login-etl, grouped by queue)",
+    group: "run",
+    default: undefined,
+    schema: v.pipe(
+      url,
+      v.check((s) => /^https?:\/\//i.test(s), "must be an http:// or https:// URL"),
+    ),
+  }),
   logLevel: setting({
     env: "LOG_LEVEL",
     flag: "--log-level",
@@ -277,8 +305,10 @@ export function loadConfig(
     if (!parsed.success) {
       const source = fromFlag !== undefined ? setting.flag : setting.env;
       const why = parsed.issues[0]?.message ?? "is invalid";
-      // The database URL may hold a password: never echo it.
-      const shown = name === "databaseUrl" ? "" : ` (got "${String(raw).slice(0, 80)}")`;
+      // A URL that may hold a password is never echoed.
+      const shown = URL_SETTINGS_WITH_PASSWORDS.includes(name)
+        ? ""
+        : ` (got "${String(raw).slice(0, 80)}")`;
       throw new ConfigError(
         `Invalid configuration: ${source} ${why}${shown}. Fix ${setting.flag} or ${setting.env}.`,
       );
@@ -291,6 +321,9 @@ export function loadConfig(
     piiHashKey: options.requireKey ? parsePiiHashKey(env[KEY_ENV]) : undefined,
   };
 }
+
+/** Settings whose URL may carry a password: never echoed, redacted in logs, warned about as flags. */
+const URL_SETTINGS_WITH_PASSWORDS: readonly SettingName[] = ["databaseUrl", "pushgatewayUrl"];
 
 /**
  * Query parameters of a connection URL whose values are shown as they are. pg reads every
@@ -347,12 +380,16 @@ export function urlCarriesPassword(value: string): boolean {
  * `ps` to every user of the machine, the reason PII_HASH_KEY has no flag at all.
  */
 export function configWarnings(flags: CliFlags): string[] {
-  const url = flags.databaseUrl;
-  if (url === undefined || !urlCarriesPassword(String(url))) return [];
-  return [
-    "--database-url carries a password, which every user of this machine can read in `ps`: " +
-      "set DATABASE_URL in the environment or .env instead (or use ~/.pgpass / PGPASSWORD).",
-  ];
+  return URL_SETTINGS_WITH_PASSWORDS.flatMap((name) => {
+    const url = flags[name];
+    if (url === undefined || !urlCarriesPassword(String(url))) return [];
+    const { flag, env } = SETTINGS[name];
+    return [
+      `${flag} carries a password, which every user of this machine can read in \`ps\`: ` +
+        `set ${env} in the environment or .env instead` +
+        (name === "databaseUrl" ? " (or use ~/.pgpass / PGPASSWORD)." : "."),
+    ];
+  });
 }
 
 /**

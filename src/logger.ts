@@ -23,6 +23,7 @@ export const REDACT_PATHS = [
   "PII_HASH_KEY",
   "password",
   "databaseUrl",
+  "pushgatewayUrl",
   "*.ip",
   "*.device_id",
   "*.body",
@@ -31,6 +32,7 @@ export const REDACT_PATHS = [
   "*.PII_HASH_KEY",
   "*.password",
   "*.databaseUrl",
+  "*.pushgatewayUrl",
 ];
 
 export interface LoggerOptions {

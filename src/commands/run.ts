@@ -6,6 +6,7 @@ import type { Config } from "../config.js";
 import { redactUrl } from "../config.js";
 import { describeError, ExitCode, exitCodeOf } from "../errors.js";
 import type { Logger } from "../logger.js";
+import type { RunReport } from "../metrics/contract.js";
 import { keyFingerprint } from "../pii-key.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
@@ -14,7 +15,7 @@ import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
 import { Deleter } from "../source/deleter.js";
-import { getQueueDepth } from "../source/queue-info.js";
+import { getQueueDepth, getQueueInfo } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
 import { endpointLabel } from "../source/sqs-client.js";
 import { VisibilityKeeper } from "../source/visibility-keeper.js";
@@ -47,16 +48,62 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
   async handler({ config, logger, flags }) {
     const stop = new AbortController();
     onSignals(() => stop.abort(), logger);
-    const { exitCode, summary } = await runEtl(config, logger, {
-      progress: process.stderr.isTTY ? "bar" : "log",
-      stopSignal: stop.signal,
-      dryRun: flags.dryRun,
-      fromDlq: flags.fromDlq,
-    });
+    // A dry run publishes no metrics: it did nothing a dashboard should count as a run.
+    const metrics = !flags.dryRun && (config.metricsFile || config.pushgatewayUrl);
+    const startedAt = new Date();
+    let outcome: RunOutcome;
+    try {
+      outcome = await runEtl(config, logger, {
+        progress: process.stderr.isTTY ? "bar" : "log",
+        stopSignal: stop.signal,
+        dryRun: flags.dryRun,
+        fromDlq: flags.fromDlq,
+        readDepth: Boolean(metrics),
+      });
+    } catch (err) {
+      // It could not start (database, queue, key, schema): that is a run too, and a failed one.
+      if (metrics) {
+        const queue = flags.fromDlq ? undefined : queueNameOf(config);
+        await publishOutcome(config, logger, { queue, startedAt, exitCode: exitCodeOf(err) });
+      }
+      throw err;
+    }
+    const { exitCode, summary, queue } = outcome;
+    if (metrics) await publishOutcome(config, logger, { ...queue, startedAt, exitCode, summary });
     if (summary && process.stdout.isTTY) process.stdout.write(`\n${formatSummary(summary)}\n`);
     return exitCode;
   },
 });
+
+/** The queue's name: the last segment of its URL, or the configured name. */
+function queueNameOf(config: Pick<Config, "queueUrl" | "queueName">): string {
+  const fromUrl =
+    config.queueUrl && new URL(config.queueUrl).pathname.split("/").filter(Boolean).pop();
+  return fromUrl || config.queueName;
+}
+
+async function publishOutcome(
+  config: Config,
+  logger: Logger,
+  report: Omit<RunReport, "finishedAt" | "queue" | "summary"> & {
+    queue: string | undefined;
+    summary?: RunSummary | undefined;
+  },
+): Promise<void> {
+  if (report.queue === undefined) {
+    // A --from-dlq run that failed before it found the dead-letter queue: publishing under the
+    // main queue's name would report a run of a queue that was never touched.
+    logger.warn("metrics not published: the dead-letter queue was never resolved");
+    return;
+  }
+  // Loaded only when asked for: prom-client is not worth its start-up time on every cron run.
+  const { publishRunMetrics } = await import("../metrics/publish.js");
+  await publishRunMetrics(
+    { ...report, queue: report.queue, summary: report.summary, finishedAt: new Date() },
+    config,
+    logger,
+  );
+}
 
 /** First SIGINT/SIGTERM: stop receiving and finish what is held. Second: leave at once. */
 function onSignals(stop: () => void, logger: Logger): void {
@@ -90,6 +137,8 @@ export const RUN_DEFAULTS = {
   maxHeldChars: 8 * 1024 * 1024,
   /** Longest wait to record the finished run in etl.runs. */
   recordRunTimeoutMs: 5_000,
+  /** Longest wait to read the queue's depth after the run (for the metrics). */
+  depthReadTimeoutMs: 5_000,
   /** How often a run that is not on a terminal logs a progress line. */
   progressLogIntervalMs: 30_000,
 };
@@ -103,11 +152,15 @@ export interface RunOptions {
   dryRun?: boolean;
   /** Drain the queue's dead-letter queue (same MessageIds, so the ledger keeps exactly-once). */
   fromDlq?: boolean;
+  /** Read the queue's depth (and its dead-letter queue's) after the run, for the metrics. */
+  readDepth?: boolean;
 }
 
 export interface RunOutcome {
   exitCode: ExitCode;
   summary: RunSummary | undefined;
+  /** The queue drained, and its depth after the run when asked for and readable. */
+  queue: Pick<RunReport, "queue" | "depth" | "deadLetterDepth">;
 }
 
 export async function runEtl(
@@ -214,10 +267,30 @@ export async function runEtl(
       }
       logger.info({ summary, exitCode }, "run finished");
       if (!dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
-      return { exitCode, summary };
+      const queue = {
+        queue: queueNameOf({ queueUrl, queueName: config.queueName }),
+        ...(options.readDepth ? await depthAfterRun(sqs, queueUrl, logger) : {}),
+      };
+      return { exitCode, summary, queue };
     },
     { schema, deadLetter: options.fromDlq === true },
   );
+}
+
+/** Depth of the queue and its dead-letter queue; bounded, and nothing when it cannot be read. */
+async function depthAfterRun(
+  sqs: SQSClient,
+  queueUrl: string,
+  logger: Logger,
+): Promise<Pick<RunReport, "depth" | "deadLetterDepth">> {
+  try {
+    const info = await within(getQueueInfo(sqs, queueUrl), RUN_DEFAULTS.depthReadTimeoutMs);
+    if (info === "timed_out") throw new Error("no answer from SQS in time");
+    return { depth: info.depth, deadLetterDepth: info.deadLetter?.depth };
+  } catch (err) {
+    logger.warn(`queue depth not read for the metrics: ${describeError(err)}`);
+    return {};
+  }
 }
 
 async function startProgress(

@@ -9,8 +9,14 @@ const RUNNER = fileURLToPath(new URL("../run.js", import.meta.url));
 const FIXTURES = fileURLToPath(new URL("../../../test/fixtures/census/", import.meta.url));
 
 function census(...fixtures: string[]) {
+  return censusWith({}, ...fixtures);
+}
+
+function censusWith(extra: Record<string, string>, ...fixtures: string[]) {
   // Without NODE_TEST_CONTEXT: inherited, it would make the nested runner report to this one.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
+  // Without CI unless a test sets it: the runner is stricter in CI.
+  const { NODE_TEST_CONTEXT: _, CI: __, ...inherited } = process.env;
+  const env = { ...inherited, ...extra };
   const out = spawnSync(
     process.execPath,
     [RUNNER, "--files", ...fixtures.map((f) => `${FIXTURES}${f}`)],
@@ -67,6 +73,15 @@ describe("the census runner", () => {
       r.stdout,
       /1 passed, 0 failed, 1 skipped\n\s+1 skipped \(integration tests may not skip\)/,
     );
+  });
+
+  test("a suite skipped for a missing test tool passes outside CI and fails in CI", () => {
+    const here = censusWith({}, "integration/tool-unavailable.test.mjs");
+    assert.equal(here.code, 0, here.stdout);
+    assert.match(here.stdout, /1 passed, 0 failed, 1 skipped\n$/);
+    const ci = censusWith({ CI: "true" }, "integration/tool-unavailable.test.mjs");
+    assert.equal(ci.code, 1, ci.stdout);
+    assert.match(ci.stdout, /1 skipped for a missing tool \(CI must run them\)/);
   });
 
   test("fails a file that does not exist (not compiled)", () => {

@@ -1,0 +1,256 @@
+// Metrics as a monitoring system sees them: the textfile checked by the real `promtool check
+// metrics`, a push received by a real Pushgateway on 127.0.0.1, the alert rules through
+// `promtool test rules`, and the dashboard's queries parsed by promtool. The tools come from
+// Debian's packages (test/support/prometheus-tools.ts).
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../../src/embedded/ports.js";
+import { METRICS } from "../../src/metrics/contract.js";
+import { Harness, parseLogs, runCli } from "../support/harness.js";
+import {
+  type PrometheusTools,
+  type Pushgateway,
+  prometheusTools,
+  promtool,
+  sampleValue,
+  startPushgateway,
+} from "../support/prometheus-tools.js";
+
+const OPS = fileURLToPath(new URL("../../../ops/", import.meta.url));
+const tools = prometheusTools();
+const skip = typeof tools === "string" ? tools : false;
+const VALID = (n: number) =>
+  JSON.stringify({
+    user_id: `u-${n}`,
+    app_version: "2.3.0",
+    device_type: "android",
+    ip: `198.51.100.${n}`,
+    locale: "RU",
+    device_id: `593-47-${String(5900 + n)}`,
+  });
+const DATABASE_DOWN = "postgres://nobody:x@127.0.0.1:1/none";
+
+let h: Harness;
+let gateway: Pushgateway | undefined;
+before(async () => {
+  h = await Harness.start();
+  if (typeof tools !== "string") gateway = await startPushgateway(tools);
+});
+after(async () => {
+  await gateway?.stop();
+  await h?.stop();
+});
+
+const T = () => tools as PrometheusTools;
+const M = METRICS;
+
+describe("metrics", { skip }, () => {
+  test("--metrics-file: promtool-valid, the contract's values, a failed run keeps the last success", async () => {
+    const { url } = await h.freshDatabase();
+    const queue = await h.createQueue();
+    await h.send(queue.url, [VALID(1), VALID(2), VALID(3), "not json", VALID(4)]);
+    const file = join(h.scratch, `etl-${queue.name}.prom`);
+
+    const ok = await runCli(["run", "--metrics-file", file], h.env(url, queue.name));
+    assert.equal(ok.code, 0, ok.stderr);
+    const first = readFileSync(file, "utf8");
+    const check = promtool(T(), ["check", "metrics"], first);
+    assert.equal(check.code, 0, check.output);
+    assert.equal(check.output.trim(), "", "promtool's lint has nothing to say");
+    const at = (name: string, labels: Record<string, string> = {}) =>
+      sampleValue(first, name, { queue: queue.name, ...labels });
+    assert.equal(at(M.lastRunExitCode.name), 0);
+    assert.equal(at(M.lastRunMessages.name, { outcome: "received" }), 5);
+    assert.equal(at(M.lastRunMessages.name, { outcome: "inserted" }), 4);
+    assert.equal(at(M.lastRunMessages.name, { outcome: "quarantined" }), 1);
+    assert.equal(at(M.lastRunMessages.name, { outcome: "deleted" }), 5);
+    assert.equal(at(M.lastRunMessages.name, { outcome: "duplicate" }), 0);
+    assert.equal(at(M.lastRunQuarantined.name, { reason: "invalid_json" }), 1);
+    assert.equal(at(M.lastRunQuarantined.name, { reason: "invalid_ip" }), 0);
+    assert.equal(at(M.queueMessages.name, { state: "visible" }), 0);
+    const success = at(M.lastSuccessTimestamp.name);
+    assert.equal(success, at(M.lastRunTimestamp.name));
+    assert.ok(Math.abs((success ?? 0) - Date.now() / 1_000) < 120, "a Unix time in seconds");
+    assert.ok((at(M.lastRunDuration.name) ?? -1) > 0);
+
+    // The database goes away: the run fails (exit 1), the file says so, the success stays.
+    const failed = await runCli(
+      ["run", "--metrics-file", file, "--startup-wait", "0"],
+      h.env(DATABASE_DOWN, queue.name),
+    );
+    assert.equal(failed.code, 1, failed.stderr);
+    const second = readFileSync(file, "utf8");
+    assert.equal(promtool(T(), ["check", "metrics"], second).code, 0);
+    const now = (name: string, labels: Record<string, string> = {}) =>
+      sampleValue(second, name, { queue: queue.name, ...labels });
+    assert.equal(now(M.lastRunExitCode.name), 1);
+    assert.equal(now(M.lastSuccessTimestamp.name), success, "a failed run keeps the last success");
+    assert.ok((now(M.lastRunTimestamp.name) ?? 0) >= (success ?? 0));
+    assert.equal(now(M.lastRunMessages.name, { outcome: "received" }), 0);
+    assert.deepEqual(
+      readdirSync(h.scratch).filter((f) => f.includes(queue.name)),
+      [`etl-${queue.name}.prom`],
+      "no temporary file left beside it",
+    );
+  });
+
+  test("a first run that fails still writes its metrics, with no success time", async () => {
+    const queue = await h.createQueue();
+    const file = join(h.scratch, `first-${queue.name}.prom`);
+    const failed = await runCli(
+      ["run", "--metrics-file", file, "--startup-wait", "0"],
+      h.env(DATABASE_DOWN, queue.name),
+    );
+    assert.equal(failed.code, 1, failed.stderr);
+    const text = readFileSync(file, "utf8");
+    assert.equal(promtool(T(), ["check", "metrics"], text).code, 0);
+    assert.equal(sampleValue(text, M.lastRunExitCode.name, { queue: queue.name }), 1);
+    assert.doesNotMatch(text, new RegExp(M.lastSuccessTimestamp.name));
+  });
+
+  test("Pushgateway: job login-etl grouped by queue; a failed run keeps the last success", async () => {
+    const pg = gateway as Pushgateway;
+    const { url } = await h.freshDatabase();
+    const dlq = await h.createQueue();
+    const queue = await h.createQueue({
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: await h.queueArn(dlq.url),
+        maxReceiveCount: 5,
+      }),
+    });
+    await h.send(queue.url, [VALID(7), VALID(8), "{}"]);
+    await h.send(dlq.url, ["stuck"]);
+    const env = h.env(url, queue.name, { ETL_PUSHGATEWAY_URL: pg.url });
+
+    const ok = await runCli(["run"], env);
+    assert.equal(ok.code, 0, ok.stderr);
+    const scraped = await pg.scrape();
+    assert.equal(promtool(T(), ["check", "metrics"], scraped).code, 0);
+    const group = { job: "login-etl", queue: queue.name };
+    const at = (text: string, name: string, labels: Record<string, string> = {}) =>
+      sampleValue(text, name, { ...group, ...labels });
+    assert.equal(at(scraped, M.lastRunExitCode.name), 0);
+    assert.equal(at(scraped, M.lastRunMessages.name, { outcome: "received" }), 3);
+    assert.equal(at(scraped, M.lastRunQuarantined.name, { reason: "missing_user_id" }), 1);
+    assert.equal(at(scraped, M.deadLetterQueueMessages.name), 1);
+    const success = at(scraped, M.lastSuccessTimestamp.name);
+
+    const failed = await runCli(
+      ["run", "--startup-wait", "0"],
+      h.env(DATABASE_DOWN, queue.name, { ETL_PUSHGATEWAY_URL: pg.url }),
+    );
+    assert.equal(failed.code, 1, failed.stderr);
+    const after = await pg.scrape();
+    assert.equal(at(after, M.lastRunExitCode.name), 1);
+    assert.equal(at(after, M.lastSuccessTimestamp.name), success);
+    assert.ok((at(after, M.lastRunTimestamp.name) ?? 0) >= (success ?? 0));
+  });
+
+  test("a dead, silent or refusing Pushgateway and an unwritable file never change the exit code", async () => {
+    const { url, pool } = await h.freshDatabase();
+    const silent = await silentServer();
+    try {
+      for (const [i, target] of [
+        `http://user:s3cret-pass@127.0.0.1:${await freePort()}`, // nothing listening
+        `http://127.0.0.1:${silent.port}`, // accepts, never answers
+        `${(gateway as Pushgateway).url}/no-such-prefix`, // answers 404
+      ].entries()) {
+        const queue = await h.createQueue();
+        await h.send(queue.url, [VALID(20 + i)]);
+        const run = await runCli(
+          ["run", "--pushgateway-url", target, "--metrics-file", "/nonexistent/dir/etl.prom"],
+          h.env(url, queue.name),
+          { timeoutMs: 40_000 },
+        );
+        assert.equal(run.code, 0, run.stderr);
+        const warnings = run.logs.filter((l) => l.level === 40).map((l) => String(l.msg));
+        assert.ok(
+          warnings.some((m) => m.startsWith("could not push metrics")),
+          run.stderr,
+        );
+        assert.ok(warnings.some((m) => m.startsWith("could not write the metrics file")));
+        assert.doesNotMatch(run.stderr, /s3cret/, "the Pushgateway password is never logged");
+        for (const line of run.stderr.trim().split("\n")) JSON.parse(line);
+      }
+      const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
+      assert.equal(rows.rows[0]?.n, 3, "every run loaded its message");
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test("a dry run publishes nothing; a file that is not *.prom is refused (exit 2)", async () => {
+    const { url } = await h.freshDatabase();
+    const queue = await h.createQueue();
+    await h.send(queue.url, [VALID(30)]);
+    const file = join(h.scratch, `dry-${queue.name}.prom`);
+    const dry = await runCli(["run", "--dry-run", "--metrics-file", file], h.env(url, queue.name));
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.ok(!readdirSync(h.scratch).some((f) => f.startsWith("dry-")), "no file");
+
+    const wrong = await runCli(
+      ["run", "--metrics-file", join(h.scratch, "etl.txt")],
+      h.env(url, queue.name),
+    );
+    assert.equal(wrong.code, 2, wrong.stderr);
+    const [line] = parseLogs(wrong.stderr);
+    assert.match(String(line?.msg), /ETL_METRICS_FILE|--metrics-file/);
+    assert.match(String(line?.msg), /\.prom/);
+  });
+
+  test("ops/prometheus/alerts.yml: promtool check rules and the rule unit tests", () => {
+    const check = promtool(T(), ["check", "rules", join(OPS, "prometheus", "alerts.yml")]);
+    assert.equal(check.code, 0, check.output);
+    const unit = promtool(T(), ["test", "rules", join(OPS, "prometheus", "alerts.test.yml")]);
+    assert.equal(unit.code, 0, unit.output);
+    assert.match(unit.output, /SUCCESS/);
+  });
+
+  test("the Grafana dashboard's queries parse (promtool) and use only published metrics", () => {
+    const dashboard = JSON.parse(
+      readFileSync(join(OPS, "grafana", "login-etl-dashboard.json"), "utf8"),
+    ) as { panels: { targets: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    assert.ok(exprs.length >= 5);
+    // As recording rules, with Grafana's variable replaced, promtool parses every query.
+    const rules = {
+      groups: [
+        {
+          name: "dashboard",
+          rules: exprs.map((expr, i) => ({
+            record: `dashboard:query_${i}`,
+            expr: expr.replaceAll("$queue", ".*"),
+          })),
+        },
+      ],
+    };
+    const file = join(h.scratch, "dashboard-rules.yml");
+    writeFileSync(file, JSON.stringify(rules)); // JSON is YAML
+    const check = promtool(T(), ["check", "rules", file]);
+    assert.equal(check.code, 0, check.output);
+  });
+});
+
+/** A TCP server that accepts connections and never answers them. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<import("node:net").Socket>();
+  const server: Server = createServer((s) => {
+    sockets.add(s);
+    s.on("error", () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
