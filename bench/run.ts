@@ -16,6 +16,7 @@ import { workload } from "./lib/workload.js";
 import { compareSection } from "./sections/compare.js";
 import { memorySection } from "./sections/memory.js";
 import { profileSection } from "./sections/profile.js";
+import { scaleOutSection } from "./sections/scale-out.js";
 import { scalingSection } from "./sections/scaling.js";
 import { startupSection } from "./sections/startup.js";
 
@@ -84,6 +85,13 @@ async function main(options: BenchOptions): Promise<void> {
     if (options.scaling) {
       log(`scaling: ${options.scalingMessages} messages, +${options.latencyMs} ms per request`);
       sections.scaling = await scalingSection(ctx, options, log);
+    }
+    if (options.scaleOut && options.only.includes("etl")) {
+      log(
+        `scale-out: ${options.scaleOutMessages} messages, ${options.scaleOutProcesses.join("/")} ` +
+          `etl run processes at once, +${options.latencyMs} ms per request`,
+      );
+      sections.scaleOut = await scaleOutSection(ctx, options, log);
     }
     if (options.memory && options.only.includes("etl")) {
       log(`memory: ${options.memoryMessages} messages`);

@@ -16,6 +16,10 @@ export interface BenchOptions {
   scalingMessages: number;
   concurrencies: number[];
   latencyMs: number;
+  scaleOut: boolean;
+  scaleOutMessages: number;
+  scaleOutProcesses: number[];
+  scaleOutConcurrencies: number[];
   memory: boolean;
   memoryMessages: number;
   hostileMessages: number;
@@ -36,6 +40,11 @@ export const USAGE = `npm run bench -- [options]
   --scaling-messages N    messages per scaling run (default 6000)
   --concurrencies LIST    default 1,2,4,8,16
   --latency-ms N          delay the proxy adds to every SQS request (default 20)
+  --skip-scale-out        skip several etl run processes on one queue behind the proxy
+  --scale-out-messages N  messages per scale-out run (default 12000)
+  --scale-out-processes LIST  concurrent etl run processes (default 1,2,4)
+  --scale-out-concurrencies LIST  --concurrency of each of them (default 2,8: latency-bound, and
+                          the default)
   --skip-memory           skip peak RSS of etl run on a deep queue
   --memory-messages N     default 200000
   --hostile-messages N    256 KiB bodies that grow nine-fold under masking, run with the
@@ -73,6 +82,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       "scaling-messages": { type: "string" },
       concurrencies: { type: "string" },
       "latency-ms": { type: "string" },
+      "skip-scale-out": { type: "boolean" },
+      "scale-out-messages": { type: "string" },
+      "scale-out-processes": { type: "string" },
+      "scale-out-concurrencies": { type: "string" },
       "skip-memory": { type: "boolean" },
       "memory-messages": { type: "string" },
       "hostile-messages": { type: "string" },
@@ -92,6 +105,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
   const concurrencies = (list(values.concurrencies) ?? ["1", "2", "4", "8", "16"]).map((c) =>
     positive("concurrencies", c, 1),
   );
+  const scaleOutProcesses = (list(values["scale-out-processes"]) ?? ["1", "2", "4"]).map((c) =>
+    positive("scale-out-processes", c, 1),
+  );
   // "--etl-arg=--batch-size=500" style, so npm does not eat the inner flag.
   const etlArgs = (values["etl-arg"] ?? []).flatMap((a) => {
     const eq = a.indexOf("=");
@@ -109,6 +125,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     scalingMessages: positive("scaling-messages", values["scaling-messages"], 6_000),
     concurrencies,
     latencyMs: positive("latency-ms", values["latency-ms"], 20),
+    scaleOut: !values["skip-scale-out"],
+    scaleOutMessages: positive("scale-out-messages", values["scale-out-messages"], 12_000),
+    scaleOutProcesses,
+    scaleOutConcurrencies: (list(values["scale-out-concurrencies"]) ?? ["2", "8"]).map((c) =>
+      positive("scale-out-concurrencies", c, 1),
+    ),
     memory: !values["skip-memory"],
     memoryMessages: positive("memory-messages", values["memory-messages"], 200_000),
     hostileMessages: positive("hostile-messages", values["hostile-messages"], 1_000),

@@ -35,6 +35,8 @@ export interface Counts {
   rows: number | undefined;
   /** Rows in etl.rejected_messages (undefined if the table does not exist). */
   rejected: number | undefined;
+  /** Rows in the ledger, one per distinct MessageId committed (undefined if no table). */
+  ledger: number | undefined;
 }
 
 export async function counts(url: string): Promise<Counts> {
@@ -49,7 +51,11 @@ export async function counts(url: string): Promise<Counts> {
       const { rows } = await client.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
       return rows[0]?.n;
     };
-    return { rows: await count("user_logins"), rejected: await count("etl.rejected_messages") };
+    return {
+      rows: await count("user_logins"),
+      rejected: await count("etl.rejected_messages"),
+      ledger: await count("etl.processed_messages"),
+    };
   } finally {
     await client.end();
   }

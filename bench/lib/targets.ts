@@ -55,6 +55,19 @@ export function evaluateTargets(s: Sections): Target[] {
       pass: mb !== undefined && mb <= 150 && run.correct,
     });
   }
+  if (s.scaleOut) {
+    const rows = s.scaleOut.rows;
+    targets.push({
+      target: `rows exactly once with ${[...new Set(rows.map((r) => r.processes))].join("/")} concurrent etl run processes`,
+      value: rows.every((r) => r.correct)
+        ? `${rows.reduce((n, r) => n + r.duplicates, 0)} duplicate deliveries, all skipped`
+        : rows
+            .filter((r) => !r.correct)
+            .map((r) => `${r.processes}: ${r.check}`)
+            .join("; "),
+      pass: rows.length > 0 && rows.every((r) => r.correct),
+    });
+  }
   if (s.startup) {
     targets.push({
       target: "etl --version well under 1 s (≤ 0.5 s)",
