@@ -155,6 +155,27 @@ describe("redactUrl", () => {
     assert.equal(configWarnings({ databaseUrl: "postgres://app@db/prod?password=pw" }).length, 1);
     assert.deepEqual(configWarnings({ databaseUrl: "postgres://app@db/prod" }), []);
     assert.deepEqual(configWarnings({}), []);
+    const [push] = configWarnings({ pushgatewayUrl: "http://ops:pw@pushgateway:9091" });
+    assert.match(String(push), /--pushgateway-url carries a password.*ETL_PUSHGATEWAY_URL/);
+    assert.doesNotMatch(String(push), /pw@/);
+  });
+
+  test("metrics settings: a *.prom file, an http(s) Pushgateway whose password is never echoed", () => {
+    const ok = loadConfig(
+      { metricsFile: "/var/lib/node_exporter/etl.prom" },
+      { PII_HASH_KEY: KEY, ETL_PUSHGATEWAY_URL: "https://pg.example:9091" },
+    );
+    assert.equal(ok.metricsFile, "/var/lib/node_exporter/etl.prom");
+    assert.equal(ok.pushgatewayUrl, "https://pg.example:9091");
+    assert.throws(
+      () => loadConfig({ metricsFile: "/tmp/etl.txt" }, { PII_HASH_KEY: KEY }),
+      /--metrics-file must end in \.prom/,
+    );
+    assert.throws(
+      () => loadConfig({}, { PII_HASH_KEY: KEY, ETL_PUSHGATEWAY_URL: "ftp://u:secret@x/" }),
+      (err: Error) =>
+        /ETL_PUSHGATEWAY_URL must be an http/.test(err.message) && !/secret/.test(err.message),
+    );
   });
 });
 
