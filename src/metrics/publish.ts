@@ -2,7 +2,7 @@
 // a push to a Prometheus Pushgateway. Publishing is reporting, never part of the run's outcome: a
 // failure is logged and the exit code stays what the run earned.
 import { randomBytes } from "node:crypto";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Pushgateway } from "prom-client";
 import { redactUrl } from "../config.js";
@@ -13,8 +13,13 @@ import { METRICS, type RunReport, runRegistry } from "./contract.js";
 
 /** The Pushgateway job name; the queue is the grouping label. */
 export const PUSH_JOB = "login-etl";
-/** Longest a push may take: a Pushgateway that does not answer must not hold the cron slot. */
-export const PUSH_TIMEOUT_MS = 10_000;
+/**
+ * Longest each target may take: a Pushgateway that does not answer, or a metrics file on a hung
+ * network mount, must not hold the cron slot.
+ */
+export const PUBLISH_TIMEOUT_MS = 10_000;
+/** A previous metrics file larger than this is not read for its success time (ours are ~4 KiB). */
+const MAX_PREVIOUS_FILE_BYTES = 1024 * 1024;
 
 export interface MetricsTargets {
   metricsFile?: string | undefined;
@@ -28,9 +33,41 @@ export async function publishRunMetrics(
 ): Promise<void> {
   const { metricsFile, pushgatewayUrl } = targets;
   await Promise.all([
-    metricsFile ? writeMetricsFile(report, metricsFile, logger) : undefined,
-    pushgatewayUrl ? pushMetrics(report, pushgatewayUrl, logger) : undefined,
+    metricsFile
+      ? bounded(
+          writeMetricsFile(report, metricsFile),
+          { metricsFile },
+          "could not write the metrics file",
+          logger,
+        )
+      : undefined,
+    pushgatewayUrl
+      ? bounded(
+          pushMetrics(report, pushgatewayUrl),
+          { pushgateway: redactUrl(pushgatewayUrl) },
+          `could not push metrics to ${redactUrl(pushgatewayUrl)}`,
+          logger,
+        )
+      : undefined,
   ]);
+}
+
+/** Waits at most PUBLISH_TIMEOUT_MS; a failure or a timeout is one warning, never thrown. */
+async function bounded(
+  work: Promise<void>,
+  where: Record<string, string>,
+  failed: string,
+  logger: Logger,
+): Promise<void> {
+  try {
+    const done = await within(work, PUBLISH_TIMEOUT_MS);
+    if (done === "timed_out") throw new Error(`no answer in ${PUBLISH_TIMEOUT_MS / 1_000} s`);
+    logger.debug(where, "metrics published");
+  } catch (err) {
+    // Cut: a Pushgateway's error body is quoted in the message, and it may be anything.
+    const why = describeError(err).slice(0, 300);
+    logger.warn(where, `${failed} (the run's outcome is unchanged): ${why}`);
+  }
 }
 
 /**
@@ -38,7 +75,7 @@ export async function publishRunMetrics(
  * either the old file or the new one, never half of one. The temporary name does not end in
  * `.prom`, so the collector never reads it.
  */
-async function writeMetricsFile(report: RunReport, path: string, logger: Logger): Promise<void> {
+async function writeMetricsFile(report: RunReport, path: string): Promise<void> {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   try {
     const carried = report.exitCode === 0 ? undefined : await lastSuccessIn(path, report.queue);
@@ -46,13 +83,9 @@ async function writeMetricsFile(report: RunReport, path: string, logger: Logger)
     // 0644: node_exporter usually runs as its own user and must be able to read it.
     await writeFile(temporary, text, { mode: 0o644, flag: "wx" });
     await rename(temporary, path);
-    logger.debug({ metricsFile: path }, "metrics file written");
   } catch (err) {
     await rm(temporary, { force: true }).catch(() => {});
-    logger.warn(
-      { metricsFile: path },
-      `could not write the metrics file (the run's outcome is unchanged): ${describeError(err)}`,
-    );
+    throw err;
   }
 }
 
@@ -60,6 +93,7 @@ async function writeMetricsFile(report: RunReport, path: string, logger: Logger)
 async function lastSuccessIn(path: string, queue: string): Promise<number | undefined> {
   let text: string;
   try {
+    if ((await stat(path)).size > MAX_PREVIOUS_FILE_BYTES) return undefined;
     text = await readFile(path, "utf8");
   } catch {
     return undefined; // no earlier file: never succeeded as far as this file knows
@@ -80,19 +114,8 @@ async function lastSuccessIn(path: string, queue: string): Promise<number | unde
  * A run that exited 0 replaces its group (PUT); a failed run replaces only the metrics it sends
  * (POST) and sends no success time, so the Pushgateway keeps the last success it was given.
  */
-async function pushMetrics(report: RunReport, url: string, logger: Logger): Promise<void> {
-  const shown = redactUrl(url);
-  try {
-    const gateway = new Pushgateway(url, { timeout: PUSH_TIMEOUT_MS }, runRegistry(report));
-    const params = { jobName: PUSH_JOB, groupings: { queue: report.queue } };
-    const push = report.exitCode === 0 ? gateway.push(params) : gateway.pushAdd(params);
-    const result = await within(push, PUSH_TIMEOUT_MS);
-    if (result === "timed_out") throw new Error(`no answer in ${PUSH_TIMEOUT_MS / 1_000} s`);
-    logger.debug({ pushgateway: shown }, "metrics pushed");
-  } catch (err) {
-    logger.warn(
-      { pushgateway: shown },
-      `could not push metrics to ${shown} (the run's outcome is unchanged): ${describeError(err)}`,
-    );
-  }
+async function pushMetrics(report: RunReport, url: string): Promise<void> {
+  const gateway = new Pushgateway(url, { timeout: PUBLISH_TIMEOUT_MS }, runRegistry(report));
+  const params = { jobName: PUSH_JOB, groupings: { queue: report.queue } };
+  await (report.exitCode === 0 ? gateway.push(params) : gateway.pushAdd(params));
 }
