@@ -1,5 +1,6 @@
 // Reading /proc (Linux only): memory high-water marks and CPU times of the processes we measure.
 import { readdirSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 
 /** Clock ticks per second for /proc/<pid>/stat times; 100 on every Linux we run on (getconf CLK_TCK). */
 const CLK_TCK = 100;
@@ -71,4 +72,12 @@ export function machineTicks(): { busy: number; total: number } {
     line.trim().split(/\s+/).slice(1).map(Number);
   const busy = user + nice + system + irq + softirq + steal;
   return { busy, total: busy + idle + iowait };
+}
+
+/** Cores the whole machine kept busy on average between two machineTicks() readings. */
+export function busyCores(
+  before: ReturnType<typeof machineTicks>,
+  after: ReturnType<typeof machineTicks>,
+): number {
+  return ((after.busy - before.busy) / (after.total - before.total || 1)) * availableParallelism();
 }

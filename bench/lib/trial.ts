@@ -1,13 +1,12 @@
 // One measured run of one contender: fresh queue seeded with the given bodies, fresh database,
 // run the contender process, then check what it did (queue empty, right number of rows).
 import { randomBytes } from "node:crypto";
-import { availableParallelism } from "node:os";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import { sendBodies } from "../../src/sample/send.js";
 import { type ContenderName, type ContenderOptions, contenderSpec } from "./contenders.js";
 import { counts, freshDatabase } from "./db.js";
 import { type Measured, runMeasured } from "./proc.js";
-import { cpuTimes, machineTicks, treeCpu } from "./procfs.js";
+import { busyCores, cpuTimes, machineTicks, treeCpu } from "./procfs.js";
 import type { Service } from "./services.js";
 import { createQueue, deleteQueue, queueDepth } from "./sqs.js";
 
@@ -94,10 +93,7 @@ export async function runTrial(
       cpuSeconds: measured.cpuSeconds,
       emulatorCpuSeconds,
       postgresCpuSeconds,
-      machineBusyCores:
-        ((machineAfter.busy - machineBefore.busy) /
-          (machineAfter.total - machineBefore.total || 1)) *
-        availableParallelism(),
+      machineBusyCores: busyCores(machineBefore, machineAfter),
       correct,
       check,
       exitCode: measured.exitCode,

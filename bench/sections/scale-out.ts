@@ -4,14 +4,13 @@
 // processes and the ledger's primary key commits each MessageId once, so the rows must come out
 // exactly once whatever the number of processes; what this measures is what that costs and buys.
 
-import { availableParallelism } from "node:os";
 import { sendBodies } from "../../src/sample/send.js";
 import type { BenchOptions } from "../lib/args.js";
 import { contenderSpec } from "../lib/contenders.js";
 import { counts, freshDatabase } from "../lib/db.js";
 import { CLI } from "../lib/paths.js";
 import { type Measured, runMeasured } from "../lib/proc.js";
-import { cpuTimes, machineTicks } from "../lib/procfs.js";
+import { busyCores, cpuTimes, machineTicks } from "../lib/procfs.js";
 import { startDelayProxy } from "../lib/services.js";
 import { createQueue, deleteQueue, queueDepth } from "../lib/sqs.js";
 import type { BenchContext, Workload } from "../lib/trial.js";
@@ -147,10 +146,7 @@ async function together(
       correct,
       check,
       emulatorBusy: emulatorCpu / wallSeconds,
-      machineBusyCores:
-        ((machineAfter.busy - machineBefore.busy) /
-          (machineAfter.total - machineBefore.total || 1)) *
-        availableParallelism(),
+      machineBusyCores: busyCores(machineBefore, machineAfter),
     };
   } finally {
     await deleteQueue(ctx.sqs, queueUrl).catch(() => {});

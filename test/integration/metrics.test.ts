@@ -78,11 +78,7 @@ describe("metrics", { skip }, () => {
     assert.ok((at(M.lastRunDuration.name) ?? -1) > 0);
 
     // The database goes away: the run fails (exit 1), the file says so, the success stays.
-    const failed = await runCli(
-      ["run", "--metrics-file", file, "--startup-wait", "0"],
-      h.env(DATABASE_DOWN, queue.name),
-    );
-    assert.equal(failed.code, 1, failed.stderr);
+    await failingRun(queue.name, ["--metrics-file", file]);
     const second = readFileSync(file, "utf8");
     assert.equal(promtool(T(), ["check", "metrics"], second).code, 0);
     const now = (name: string, labels: Record<string, string> = {}) =>
@@ -101,11 +97,7 @@ describe("metrics", { skip }, () => {
   test("a first run that fails still writes its metrics, with no success time", async () => {
     const queue = await h.createQueue();
     const file = join(h.scratch, `first-${queue.name}.prom`);
-    const failed = await runCli(
-      ["run", "--metrics-file", file, "--startup-wait", "0"],
-      h.env(DATABASE_DOWN, queue.name),
-    );
-    assert.equal(failed.code, 1, failed.stderr);
+    await failingRun(queue.name, ["--metrics-file", file]);
     const text = readFileSync(file, "utf8");
     assert.equal(promtool(T(), ["check", "metrics"], text).code, 0);
     assert.equal(sampleValue(text, M.lastRunExitCode.name, { queue: queue.name }), 1);
@@ -139,11 +131,7 @@ describe("metrics", { skip }, () => {
     assert.equal(at(scraped, M.deadLetterQueueMessages.name), 1);
     const success = at(scraped, M.lastSuccessTimestamp.name);
 
-    const failed = await runCli(
-      ["run", "--startup-wait", "0"],
-      h.env(DATABASE_DOWN, queue.name, { ETL_PUSHGATEWAY_URL: pg.url }),
-    );
-    assert.equal(failed.code, 1, failed.stderr);
+    await failingRun(queue.name, ["--pushgateway-url", pg.url]);
     const after = await pg.scrape();
     assert.equal(at(after, M.lastRunExitCode.name), 1);
     assert.equal(at(after, M.lastSuccessTimestamp.name), success);
@@ -234,6 +222,15 @@ describe("metrics", { skip }, () => {
     assert.equal(check.code, 0, check.output);
   });
 });
+
+/** A run that cannot reach its database (exit 1), publishing with `flags`. */
+async function failingRun(queueName: string, flags: string[]): Promise<void> {
+  const failed = await runCli(
+    ["run", "--startup-wait", "0", ...flags],
+    h.env(DATABASE_DOWN, queueName),
+  );
+  assert.equal(failed.code, 1, failed.stderr);
+}
 
 /** A TCP server that accepts connections and never answers them. */
 async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {

@@ -347,7 +347,7 @@ test("an owner role named etl: user_logins is public.user_logins, never a new et
   assert.equal(rows.rows[0]?.n, 2);
 });
 
-test("dry runs change nothing, not even the schema; a wrong queue name leaves the database as it was", async () => {
+test("dry runs and `etl rejected` change nothing, not even the schema (exit 2 naming init-db); a wrong queue name leaves the database as it was", async () => {
   const { url, pool } = await h.freshDatabase();
   const queue = await h.createQueue();
   await h.send(queue.url, [VALID]);
@@ -358,6 +358,8 @@ test("dry runs change nothing, not even the schema; a wrong queue name leaves th
   for (const args of [
     ["replay", "--dry-run"],
     ["prune", "--older-than", "30d", "--dry-run"],
+    ["rejected"],
+    ["rejected", "--json"],
   ]) {
     const r = await runCli(args, h.env(url, queue.name));
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
