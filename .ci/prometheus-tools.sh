@@ -23,12 +23,16 @@ chmod 755 "$work" # apt downloads as its own _apt user where it can
 trap 'rm -rf "$work"' EXIT
 fetch() { (cd "$work" && apt-get download -q prometheus prometheus-pushgateway) >&2; }
 if ! fetch; then
-  # A new machine has no package lists yet; only root can fetch them.
-  if [ "$(id -u)" != 0 ]; then
+  # A new machine has no package lists yet; only root (or password-less sudo, as on CI runners)
+  # can fetch them.
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq >&2
+  elif sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq >&2
+  else
     echo "prometheus-tools: apt-get download failed and only root can run apt-get update" >&2
     exit 3
   fi
-  apt-get update -qq >&2
   fetch
 fi
 mkdir -p "$dest"
