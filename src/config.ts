@@ -341,8 +341,11 @@ const SHOWN_URL_PARAMS = new Set([
   "target_session_attrs",
 ]);
 
-/** The URL with every secret it can carry replaced by `***`: password, query parameters, fragment. */
-export function redactUrl(value: string): string {
+/**
+ * The URL with every secret it can carry replaced by `***`: password, query parameters,
+ * fragment, and with `hideUser` the user name too (a bare token may be given as one).
+ */
+export function redactUrl(value: string, options: { hideUser?: boolean } = {}): string {
   let u: URL;
   try {
     u = new URL(value);
@@ -350,6 +353,7 @@ export function redactUrl(value: string): string {
     return "<unparseable url>";
   }
   if (u.password) u.password = "***";
+  if (options.hideUser && u.username) u.username = "***";
   // A password with an unencoded '/' ("app:/Kx9+…@db") ends the authority early, so URL and pg
   // both read the rest as the path: whatever precedes an '@' in the path is hidden too.
   const at = u.pathname.lastIndexOf("@");
@@ -361,14 +365,21 @@ export function redactUrl(value: string): string {
   return u.toString().replaceAll("%2A%2A%2A", "***");
 }
 
-/** True if a connection URL carries a password (in the user info or as a query parameter). */
-export function urlCarriesPassword(value: string): boolean {
+/**
+ * True if a URL carries a password: in the user info or as a query parameter; with
+ * `hideUser` (a URL where a bare token may stand as the user name, or in any parameter), also a
+ * user name or any query parameter redactUrl would hide.
+ */
+export function urlCarriesPassword(value: string, options: { hideUser?: boolean } = {}): boolean {
   try {
     const u = new URL(value);
+    const keys = [...u.searchParams.keys()];
     return (
       u.password !== "" ||
       u.pathname.includes("@") ||
-      [...u.searchParams.keys()].some((k) => /pass/i.test(k))
+      keys.some((k) => /pass/i.test(k)) ||
+      (options.hideUser === true &&
+        (u.username !== "" || keys.some((k) => !SHOWN_URL_PARAMS.has(k.toLowerCase()))))
     );
   } catch {
     return false;
@@ -382,7 +393,8 @@ export function urlCarriesPassword(value: string): boolean {
 export function configWarnings(flags: CliFlags): string[] {
   return URL_SETTINGS_WITH_PASSWORDS.flatMap((name) => {
     const url = flags[name];
-    if (url === undefined || !urlCarriesPassword(String(url))) return [];
+    const hideUser = name === "pushgatewayUrl";
+    if (url === undefined || !urlCarriesPassword(String(url), { hideUser })) return [];
     const { flag, env } = SETTINGS[name];
     return [
       `${flag} carries a password, which every user of this machine can read in \`ps\`: ` +

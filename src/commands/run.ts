@@ -48,8 +48,7 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
   async handler({ config, logger, flags }) {
     const stop = new AbortController();
     onSignals(() => stop.abort(), logger);
-    // A dry run publishes no metrics: it did nothing a dashboard should count as a run.
-    const metrics = !flags.dryRun && (config.metricsFile || config.pushgatewayUrl);
+    const metrics = publishesMetrics(config, flags, logger);
     const startedAt = new Date();
     let outcome: RunOutcome;
     try {
@@ -58,13 +57,19 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
         stopSignal: stop.signal,
         dryRun: flags.dryRun,
         fromDlq: flags.fromDlq,
-        readDepth: Boolean(metrics),
+        readDepth: metrics,
       });
     } catch (err) {
       // It could not start (database, queue, key, schema): that is a run too, and a failed one.
       if (metrics) {
-        const queue = flags.fromDlq ? undefined : queueNameOf(config);
-        await publishOutcome(config, logger, { queue, startedAt, exitCode: exitCodeOf(err) });
+        await publishOutcome(config, logger, {
+          queue: queueNameOf(config),
+          startedAt,
+          exitCode: exitCodeOf(err),
+          summary: undefined,
+          depth: "unknown",
+          deadLetterDepth: "unknown",
+        });
       }
       throw err;
     }
@@ -74,6 +79,23 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
     return exitCode;
   },
 });
+
+/**
+ * Whether this run publishes metrics. A dry run did nothing a dashboard should count as a run. A
+ * `--from-dlq` run is an operator's one-off recovery: published under the dead-letter queue's
+ * name its success time would go stale and page, and written to the main queue's file it would
+ * replace the main queue's metrics; the main queue's runs report the dead-letter depth anyway.
+ */
+function publishesMetrics(
+  config: Config,
+  flags: { dryRun: boolean; fromDlq: boolean },
+  logger: Logger,
+): boolean {
+  if (!config.metricsFile && !config.pushgatewayUrl) return false;
+  if (!flags.dryRun && !flags.fromDlq) return true;
+  logger.info(`metrics are not published for a ${flags.dryRun ? "dry run" : "--from-dlq run"}`);
+  return false;
+}
 
 /** The queue's name: the last segment of its URL, or the configured name. */
 function queueNameOf(config: Pick<Config, "queueUrl" | "queueName">): string {
@@ -85,24 +107,11 @@ function queueNameOf(config: Pick<Config, "queueUrl" | "queueName">): string {
 async function publishOutcome(
   config: Config,
   logger: Logger,
-  report: Omit<RunReport, "finishedAt" | "queue" | "summary"> & {
-    queue: string | undefined;
-    summary?: RunSummary | undefined;
-  },
+  report: Omit<RunReport, "finishedAt">,
 ): Promise<void> {
-  if (report.queue === undefined) {
-    // A --from-dlq run that failed before it found the dead-letter queue: publishing under the
-    // main queue's name would report a run of a queue that was never touched.
-    logger.warn("metrics not published: the dead-letter queue was never resolved");
-    return;
-  }
   // Loaded only when asked for: prom-client is not worth its start-up time on every cron run.
   const { publishRunMetrics } = await import("../metrics/publish.js");
-  await publishRunMetrics(
-    { ...report, queue: report.queue, summary: report.summary, finishedAt: new Date() },
-    config,
-    logger,
-  );
+  await publishRunMetrics({ ...report, finishedAt: new Date() }, config, logger);
 }
 
 /** First SIGINT/SIGTERM: stop receiving and finish what is held. Second: leave at once. */
@@ -269,7 +278,9 @@ export async function runEtl(
       if (!dryRun) await recordRunOrWarn(pool, { startedAt, exitCode, summary }, logger);
       const queue = {
         queue: queueNameOf({ queueUrl, queueName: config.queueName }),
-        ...(options.readDepth ? await depthAfterRun(sqs, queueUrl, logger) : {}),
+        ...(options.readDepth
+          ? await depthAfterRun(sqs, queueUrl, logger)
+          : { depth: "unknown" as const, deadLetterDepth: "unknown" as const }),
       };
       return { exitCode, summary, queue };
     },
@@ -286,10 +297,10 @@ async function depthAfterRun(
   try {
     const info = await within(getQueueInfo(sqs, queueUrl), RUN_DEFAULTS.depthReadTimeoutMs);
     if (info === "timed_out") throw new Error("no answer from SQS in time");
-    return { depth: info.depth, deadLetterDepth: info.deadLetter?.depth };
+    return { depth: info.depth, deadLetterDepth: info.deadLetter?.depth ?? "none" };
   } catch (err) {
     logger.warn(`queue depth not read for the metrics: ${describeError(err)}`);
-    return {};
+    return { depth: "unknown", deadLetterDepth: "unknown" };
   }
 }
 

@@ -71,12 +71,12 @@ export const METRICS = {
   }),
   queueMessages: metric({
     name: "login_etl_queue_messages",
-    help: "Approximate messages in the queue after the last run, by state (absent if unknown).",
+    help: "Approximate messages in the queue after the last run, by state (NaN if unknown).",
     labels: ["state"],
   }),
   deadLetterQueueMessages: metric({
     name: "login_etl_dead_letter_queue_messages",
-    help: "Approximate messages waiting in the queue's dead-letter queue after the last run.",
+    help: "Approximate messages in the queue's dead-letter queue after the last run (NaN if unknown).",
     labels: [],
   }),
 } as const;
@@ -90,9 +90,10 @@ export interface RunReport {
   exitCode: number;
   /** Undefined when the run failed before receiving (nothing was received). */
   summary: RunSummary | undefined;
-  /** Read after the run; undefined when it could not be read. */
-  depth?: QueueDepth | undefined;
-  deadLetterDepth?: QueueDepth | undefined;
+  /** Read after the run; "unknown" when it could not be (or the run never got that far). */
+  depth: QueueDepth | "unknown";
+  /** The dead-letter queue's depth; "none" when the queue has no redrive policy. */
+  deadLetterDepth: QueueDepth | "none" | "unknown";
 }
 
 const seconds = (d: Date) => d.getTime() / 1_000;
@@ -132,14 +133,17 @@ export function runRegistry(report: RunReport, lastSuccess?: number): Registry {
   const quarantined = gauge(METRICS.lastRunQuarantined);
   for (const reason of REJECT_REASONS) quarantined.set({ reason }, s?.rejected[reason] ?? 0);
 
-  if (report.depth) {
-    const depth = gauge(METRICS.queueMessages);
-    for (const [state, field] of Object.entries(DEPTH_STATES)) {
-      depth.set({ state }, report.depth[field]);
-    }
+  // An unknown depth is NaN, not absent: a Pushgateway keeps what it was last given for a metric
+  // that is not sent, so leaving it out would keep showing a depth read by an earlier run.
+  const { depth, deadLetterDepth } = report;
+  const queueMessages = gauge(METRICS.queueMessages);
+  for (const [state, field] of Object.entries(DEPTH_STATES)) {
+    queueMessages.set({ state }, depth === "unknown" ? Number.NaN : depth[field]);
   }
-  if (report.deadLetterDepth) {
-    gauge(METRICS.deadLetterQueueMessages).set(report.deadLetterDepth.visible);
+  if (deadLetterDepth !== "none") {
+    gauge(METRICS.deadLetterQueueMessages).set(
+      deadLetterDepth === "unknown" ? Number.NaN : deadLetterDepth.visible,
+    );
   }
   return registry;
 }

@@ -3,7 +3,9 @@
 // `promtool test rules`, and the dashboard's queries parsed by promtool. The tools come from
 // Debian's packages (test/support/prometheus-tools.ts).
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -135,40 +137,73 @@ describe("metrics", { skip }, () => {
     const after = await pg.scrape();
     assert.equal(at(after, M.lastRunExitCode.name), 1);
     assert.equal(at(after, M.lastSuccessTimestamp.name), success);
+    // The failed run could not read the depths: unknown (NaN), not the earlier run's values.
+    assert.ok(Number.isNaN(at(after, M.deadLetterQueueMessages.name)));
+    assert.ok(Number.isNaN(at(after, M.queueMessages.name, { state: "visible" })));
     assert.ok((at(after, M.lastRunTimestamp.name) ?? 0) >= (success ?? 0));
   });
 
-  test("a dead, silent or refusing Pushgateway and an unwritable file never change the exit code", async () => {
+  test("a dead, silent, hostile or refusing Pushgateway and an unwritable file never change the exit code", async () => {
     const { url, pool } = await h.freshDatabase();
     const silent = await silentServer();
+    const hostile = await hostileServer();
+    const fifo = join(h.scratch, "fifo.prom");
+    execFileSync("mkfifo", [fifo]);
+    const cases: [push: string, file: string][] = [
+      // nothing listening; a password in the user info
+      [`http://user:s3cret-pass@127.0.0.1:${await freePort()}`, "/nonexistent/dir/etl.prom"],
+      // accepts, never answers; a FIFO where the file goes (reading it would block forever)
+      [`http://127.0.0.1:${silent.port}`, fifo],
+      // answers 404; a directory where the file goes
+      [`${(gateway as Pushgateway).url}/no-such-prefix`, join(h.scratch, "dir.prom")],
+      // a 500 with a 64 MiB body (prom-client's client held all of it); a bare token as user
+      [`http://glc_T0KEN@127.0.0.1:${hostile.port}/huge-error`, "/nonexistent/etl.prom"],
+      // a redirect is not a push
+      [`http://127.0.0.1:${hostile.port}/redirect`, "/nonexistent/etl.prom"],
+    ];
+    mkdirSync(join(h.scratch, "dir.prom"));
     try {
-      for (const [i, target] of [
-        `http://user:s3cret-pass@127.0.0.1:${await freePort()}`, // nothing listening
-        `http://127.0.0.1:${silent.port}`, // accepts, never answers
-        `${(gateway as Pushgateway).url}/no-such-prefix`, // answers 404
-      ].entries()) {
+      for (const [i, [push, file]] of cases.entries()) {
         const queue = await h.createQueue();
         await h.send(queue.url, [VALID(20 + i)]);
         const run = await runCli(
-          ["run", "--pushgateway-url", target, "--metrics-file", "/nonexistent/dir/etl.prom"],
+          ["run", "--pushgateway-url", push, "--metrics-file", file],
           h.env(url, queue.name),
           { timeoutMs: 40_000 },
         );
-        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.code, 0, `${push} ${file}: ${run.stderr}`);
         const warnings = run.logs.filter((l) => l.level === 40).map((l) => String(l.msg));
-        assert.ok(
-          warnings.some((m) => m.startsWith("could not push metrics")),
-          run.stderr,
-        );
+        const pushed = warnings.find((m) => m.startsWith("could not push metrics"));
+        assert.ok(pushed, run.stderr);
+        assert.ok(pushed.length < 600, "an error answer is quoted short");
+        if (push.includes("redirect")) assert.match(pushed, /HTTP 307: redirected/);
         assert.ok(warnings.some((m) => m.startsWith("could not write the metrics file")));
-        assert.doesNotMatch(run.stderr, /s3cret/, "the Pushgateway password is never logged");
+        assert.doesNotMatch(run.stderr, /s3cret|T0KEN/, "no Pushgateway credential is logged");
         for (const line of run.stderr.trim().split("\n")) JSON.parse(line);
       }
       const rows = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM user_logins");
-      assert.equal(rows.rows[0]?.n, 3, "every run loaded its message");
+      assert.equal(rows.rows[0]?.n, cases.length, "every run loaded its message");
     } finally {
       await silent.close();
+      await hostile.close();
     }
+  });
+
+  test("a --from-dlq run publishes nothing (it would replace the main queue's metrics)", async () => {
+    const { url } = await h.freshDatabase();
+    const dlq = await h.createQueue();
+    const queue = await h.createQueue({
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: await h.queueArn(dlq.url),
+        maxReceiveCount: 5,
+      }),
+    });
+    await h.send(dlq.url, [VALID(40)]);
+    const file = join(h.scratch, `dlq-${queue.name}.prom`);
+    const run = await runCli(["run", "--from-dlq", "--metrics-file", file], h.env(url, queue.name));
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(!readdirSync(h.scratch).some((f) => f.startsWith("dlq-")), "no file");
+    assert.ok(run.logs.some((l) => /not published for a --from-dlq run/.test(String(l.msg))));
   });
 
   test("a dry run publishes nothing; a file that is not *.prom is refused (exit 2)", async () => {
@@ -230,6 +265,40 @@ async function failingRun(queueName: string, flags: string[]): Promise<void> {
     h.env(DATABASE_DOWN, queueName),
   );
   assert.equal(failed.code, 1, failed.stderr);
+}
+
+/** An HTTP server answering /huge-error with a 500 and 64 MiB, /redirect with a 307. */
+async function hostileServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const chunk = Buffer.alloc(1024 * 1024, "x");
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    if (req.url?.startsWith("/redirect")) {
+      res.writeHead(307, { Location: "https://elsewhere.invalid/" }).end();
+      return;
+    }
+    res.writeHead(500, { "Content-Type": "text/plain" });
+    let sent = 0;
+    const more = () => {
+      while (sent < 64 && res.write(chunk)) sent++;
+      if (sent >= 64) res.end();
+      else res.once("drain", more);
+    };
+    res.on("close", () => {
+      sent = 64;
+    });
+    more();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 /** A TCP server that accepts connections and never answers them. */

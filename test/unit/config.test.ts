@@ -158,6 +158,11 @@ describe("redactUrl", () => {
     const [push] = configWarnings({ pushgatewayUrl: "http://ops:pw@pushgateway:9091" });
     assert.match(String(push), /--pushgateway-url carries a password.*ETL_PUSHGATEWAY_URL/);
     assert.doesNotMatch(String(push), /pw@/);
+    // A bare token may stand as the user name, or in any parameter.
+    assert.equal(configWarnings({ pushgatewayUrl: "http://glc_T0KEN@pushgateway:9091" }).length, 1);
+    assert.equal(configWarnings({ pushgatewayUrl: "http://pushgateway:9091/?token=t" }).length, 1);
+    assert.deepEqual(configWarnings({ pushgatewayUrl: "http://pushgateway:9091" }), []);
+    assert.equal(redactUrl("http://glc_T0KEN@pg:9091/", { hideUser: true }), "http://***@pg:9091/");
   });
 
   test("metrics settings: a *.prom file, an http(s) Pushgateway whose password is never echoed", () => {

@@ -1,14 +1,18 @@
 // The metrics contract (src/metrics/contract.ts): what a run renders, and that the README's
 // table, the alert rules and the dashboard name only metrics that exist.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { describe, test } from "node:test";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
 import {
   MESSAGE_OUTCOMES,
   METRICS,
   type RunReport,
   runRegistry,
 } from "../../src/metrics/contract.js";
+import { writeTextfile } from "../../src/metrics/textfile.js";
 import { RunStats } from "../../src/summary.js";
 import { REJECT_REASONS } from "../../src/types.js";
 
@@ -62,12 +66,12 @@ describe("metrics contract", () => {
       assert.match(text, new RegExp(`^# TYPE ${m.name} gauge$`, "m"));
   });
 
-  test("a failed run carries the last success it is given, or has none; unknown depth is absent", async () => {
+  test("a failed run carries the last success it is given, or has none; an unknown depth is NaN", async () => {
     const failed = report({
       exitCode: 1,
       summary: undefined,
-      depth: undefined,
-      deadLetterDepth: undefined,
+      depth: "unknown",
+      deadLetterDepth: "unknown",
     });
     const carried = await runRegistry(failed, 1_700_000_000).metrics();
     assert.match(
@@ -79,9 +83,17 @@ describe("metrics contract", () => {
       carried,
       /^login_etl_last_run_messages\{outcome="received",queue="login-queue"\} 0$/m,
     );
-    assert.doesNotMatch(carried, /login_etl_queue_messages|login_etl_dead_letter_queue_messages/);
+    // NaN, not absent: a Pushgateway would otherwise keep showing an earlier run's depth.
+    // (prom-client writes "Nan"; Prometheus parses floats case-insensitively.)
+    assert.match(
+      carried,
+      /^login_etl_queue_messages\{state="visible",queue="login-queue"\} NaN$/im,
+    );
+    assert.match(carried, /^login_etl_dead_letter_queue_messages\{queue="login-queue"\} NaN$/im);
     const none = await runRegistry(failed).metrics();
     assert.doesNotMatch(none, /login_etl_last_success_timestamp_seconds/);
+    const noDlq = await runRegistry(report({ deadLetterDepth: "none" })).metrics();
+    assert.doesNotMatch(noDlq, /login_etl_dead_letter_queue_messages/);
   });
 
   test("the README's metrics table lists each metric with its labels, and nothing else", () => {
@@ -142,6 +154,44 @@ describe("metrics contract", () => {
       assert.ok(p.targets.length > 0);
       for (const t of p.targets)
         assert.match(t.expr, /queue=~"\$queue"/, `panel ${p.id} follows the queue picker`);
+    }
+  });
+});
+
+describe("the metrics file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "login-etl-metrics-unit-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("0644 whatever the umask; a failed run carries the previous success over", async () => {
+    const path = join(dir, "etl.prom");
+    const previous = process.umask(0o077);
+    try {
+      await writeTextfile(report(), path);
+      assert.equal(statSync(path).mode & 0o777, 0o644);
+      await writeTextfile(report({ exitCode: 1, finishedAt: new Date(1_900_000_000_000) }), path);
+    } finally {
+      process.umask(previous);
+    }
+    const text = readFileSync(path, "utf8");
+    assert.match(
+      text,
+      /^login_etl_last_success_timestamp_seconds\{queue="login-queue"\} 1800000012\.5$/m,
+    );
+    assert.match(text, /^login_etl_last_run_timestamp_seconds\{queue="login-queue"\} 1900000000$/m);
+    assert.deepEqual(readdirSync(dir), ["etl.prom"], "no temporary file left");
+  });
+
+  test("a FIFO, a device or a directory at the path is refused without blocking", async () => {
+    const fifo = join(dir, "fifo.prom");
+    execFileSync("mkfifo", [fifo]);
+    const device = join(dir, "zero.prom");
+    symlinkSync("/dev/zero", device);
+    for (const path of [fifo, device, dir]) {
+      await assert.rejects(
+        writeTextfile(report({ exitCode: 1 }), path),
+        /is not a regular file/,
+        path,
+      );
     }
   });
 });
