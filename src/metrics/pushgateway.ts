@@ -42,7 +42,10 @@ export async function pushToGateway(
         method,
         signal,
         ...(auth ? { auth } : {}),
-        headers: { "Content-Type": registry.contentType, "Content-Length": Buffer.byteLength(body) },
+        headers: {
+          "Content-Type": registry.contentType,
+          "Content-Length": Buffer.byteLength(body),
+        },
       },
       (res) => {
         const status = res.statusCode ?? 0;

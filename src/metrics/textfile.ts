@@ -2,9 +2,10 @@
 // process (textfile-child.ts): a file system that stops answering (a hung network mount, a FIFO
 // planted at the path) blocks the thread doing the I/O, and a blocked thread of our own would
 // keep the process from ever exiting, while a child can simply be left behind.
+
+import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, open, rename, rm, stat, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { METRICS, type RunReport, runRegistry } from "./contract.js";
 
