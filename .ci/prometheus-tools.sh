@@ -19,9 +19,12 @@ if ! command -v apt-get >/dev/null || ! command -v dpkg-deb >/dev/null; then
   exit 3
 fi
 work="$(mktemp -d)"
-chmod 755 "$work" # apt downloads as its own _apt user where it can
 trap 'rm -rf "$work"' EXIT
-fetch() { (cd "$work" && apt-get download -q prometheus prometheus-pushgateway) >&2; }
+# As root apt would hand the download to its _apt user, who cannot write into our private
+# folder; it then downloads as root anyway, with a warning. Say so up front instead.
+sandbox=()
+[ "$(id -u)" = 0 ] && sandbox=(-o APT::Sandbox::User=root)
+fetch() { (cd "$work" && apt-get download -q "${sandbox[@]}" prometheus prometheus-pushgateway) >&2; }
 if ! fetch; then
   # A new machine has no package lists yet; only root (or password-less sudo, as on CI runners)
   # can fetch them.
