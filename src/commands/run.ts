@@ -61,17 +61,19 @@ Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
       });
     } catch (err) {
       // It could not start (database, queue, key, schema): that is a run too, and a failed one.
-      if (metrics) {
-        await publishOutcome(config, logger, {
-          queue: queueNameOf(config),
-          startedAt,
-          exitCode: exitCodeOf(err),
-          summary: undefined,
-          depth: "unknown",
-          deadLetterDepth: "unknown",
-        });
-      }
-      throw err;
+      if (!metrics) throw err;
+      // The cause is logged first: publishing may take its 10 s, and a second signal meanwhile
+      // would leave without it.
+      logger.error(describeError(err));
+      await publishOutcome(config, logger, {
+        queue: queueNameOf(config),
+        startedAt,
+        exitCode: exitCodeOf(err),
+        summary: undefined,
+        depth: "unknown",
+        deadLetterDepth: "unknown",
+      });
+      return exitCodeOf(err);
     }
     const { exitCode, summary, queue } = outcome;
     if (metrics) await publishOutcome(config, logger, { ...queue, startedAt, exitCode, summary });

@@ -84,25 +84,33 @@ async function bounded(
 /** The file is written by a child process (textfile.ts says why); aborted, it is left behind. */
 function writeInChild(report: RunReport, path: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TEXTFILE_CHILD], {
-      stdio: ["pipe", "ignore", "pipe"],
+    // Nothing inherited but PATH: the child needs no secret, and a NODE_OPTIONS preload meant
+    // for the run (an APM agent) has no business in it. Its stderr is only Node's warnings.
+    const child = spawn(process.execPath, ["--no-warnings", TEXTFILE_CHILD], {
+      stdio: ["pipe", "pipe", "ignore"],
+      env: { PATH: process.env.PATH ?? "" },
     });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr = `${stderr}${chunk}`.slice(0, 2_000);
+    let reason = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      reason = `${reason}${chunk}`.slice(0, 2_000);
     });
     child.on("error", reject);
-    child.on("close", (code) => {
-      if (code === 0) resolve();
-      else reject(new Error(stderr.trim() || `the writer exited with ${code}`));
+    // Decided by the exit, not by the pipes closing: a grandchild holding them open (a hook of
+    // the environment's) must not make a written file look like a failure.
+    child.on("exit", (code, killedBy) => {
+      if (code === 0) return resolve();
+      const ended = killedBy ? `was killed by ${killedBy}` : `exited with ${code}`;
+      // The reason may still be in the pipe: give it the moment it takes to arrive.
+      child.stdout.once("end", () => reject(new Error(reason.trim() || `the writer ${ended}`)));
+      setTimeout(() => reject(new Error(reason.trim() || `the writer ${ended}`)), 200).unref();
     });
     signal.addEventListener("abort", () => {
       // Stuck in the kernel it may not even die; either way it must not keep us alive.
       child.kill("SIGKILL");
       child.unref();
-      child.stderr.destroy();
+      child.stdout.destroy();
     });
-    child.stdin.on("error", () => {}); // a writer that died early: its exit code says why
+    child.stdin.on("error", () => {}); // a writer that died early: its exit says why
     child.stdin.end(JSON.stringify({ path, report }));
   });
 }

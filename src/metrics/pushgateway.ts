@@ -24,10 +24,14 @@ export async function pushToGateway(
   signal: AbortSignal,
 ): Promise<void> {
   const url = new URL(gatewayUrl);
-  const auth =
-    url.username || url.password
-      ? `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
-      : undefined;
+  const auth = url.username || url.password ? credentials(url) : undefined;
+  // Never quoted back from an error answer: what we sent, in every form a server may echo it.
+  const secrets = [
+    url.username,
+    url.password,
+    ...(auth ? [auth, Buffer.from(auth).toString("base64")] : []),
+    ...url.searchParams.values(),
+  ].filter((secret) => secret.length >= 3);
   url.username = "";
   url.password = "";
   url.hash = "";
@@ -50,9 +54,9 @@ export async function pushToGateway(
       (res) => {
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) {
-          res.resume(); // the answer is not needed: let it drain without holding it
-          res.on("end", resolve);
-          res.on("error", reject);
+          // Accepted: the status says so, and the body is not needed.
+          res.destroy();
+          resolve();
           return;
         }
         let excerpt = "";
@@ -65,7 +69,7 @@ export async function pushToGateway(
           const what =
             status >= 300 && status < 400
               ? "redirected; set --pushgateway-url to the address it redirects to"
-              : excerpt.slice(0, ERROR_EXCERPT_BYTES).trim();
+              : scrub(excerpt.slice(0, ERROR_EXCERPT_BYTES), secrets);
           reject(new Error(`HTTP ${status}: ${what}`));
         };
         res.on("end", fail);
@@ -75,4 +79,23 @@ export async function pushToGateway(
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** `user:password` for basic auth, decoded; a raw `%` that is not an escape is a usage error. */
+function credentials(url: URL): string {
+  try {
+    return `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  } catch {
+    throw new Error(
+      "the user name or password in the Pushgateway URL is not percent-encoded (write % as %25)",
+    );
+  }
+}
+
+/** An answer's text without our secrets, control characters or line breaks. */
+function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join("***");
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: removing them is the point
+  return out.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
 }

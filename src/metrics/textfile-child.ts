@@ -1,6 +1,6 @@
 // The child process that writes the metrics file (see textfile.ts for why a child): the report
 // and the path arrive as one JSON document on stdin; exit 0 when written, else 1 with the reason
-// as the only line on stderr.
+// on stdout (stderr is Node's, for warnings the parent does not want to mistake for the reason).
 import { text } from "node:stream/consumers";
 import type { RunReport } from "./contract.js";
 import { writeTextfile } from "./textfile.js";
@@ -17,6 +17,6 @@ try {
     path,
   );
 } catch (err) {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stdout.write(`${err instanceof Error ? err.message : String(err)}\n`);
   process.exitCode = 1;
 }

@@ -6,10 +6,10 @@
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { chmod, open, rename, rm, stat, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
 import { METRICS, type RunReport, runRegistry } from "./contract.js";
 
-/** A previous file larger than this is not read for its success time (ours are ~4 KiB). */
+/** A previous file larger than this is not used for its success time (ours are ~4 KiB). */
 const MAX_PREVIOUS_FILE_BYTES = 1024 * 1024;
 
 /**
@@ -22,7 +22,8 @@ export async function writeTextfile(report: RunReport, path: string): Promise<vo
   if (existing && !existing.isFile()) {
     throw new Error(`${path} exists and is not a regular file`);
   }
-  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  // A fixed-length name, so any name the target may have still fits the file system's limit.
+  const temporary = join(dirname(path), `.login-etl-${randomBytes(6).toString("hex")}.tmp`);
   try {
     const carried =
       report.exitCode === 0 || !existing ? undefined : await lastSuccessIn(path, report.queue);
@@ -44,8 +45,11 @@ async function lastSuccessIn(path: string, queue: string): Promise<number | unde
     // Non-blocking open: if the path was swapped for a FIFO since the stat, open does not wait.
     const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
     try {
-      const buffer = Buffer.alloc(MAX_PREVIOUS_FILE_BYTES);
+      // One byte more than allowed: a file that fills it is too large, and a line cut at the
+      // limit must never be read as a (much older) success time.
+      const buffer = Buffer.alloc(MAX_PREVIOUS_FILE_BYTES + 1);
       const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+      if (bytesRead > MAX_PREVIOUS_FILE_BYTES) return undefined;
       text = buffer.subarray(0, bytesRead).toString("utf8");
     } finally {
       await file.close();

@@ -7,6 +7,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Config } from "../config.js";
+import { redactUrl } from "../config.js";
 import { describeError, QueueNotFoundError, SqsAccessError, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { waitFor } from "../startup-wait.js";
@@ -44,7 +45,13 @@ export function createSqsClient(config: ClientConfig, env: NodeJS.ProcessEnv = p
 
 /** The endpoint a client talks to, for error messages. */
 export function endpointLabel(config: Pick<Config, "sqsEndpoint" | "region">): string {
-  return config.sqsEndpoint ?? `AWS SQS (${config.region})`;
+  const endpoint = config.sqsEndpoint;
+  if (!endpoint) return `AWS SQS (${config.region})`;
+  // Shown in logs and errors: an endpoint URL may carry credentials or a token like any other.
+  const u = new URL(endpoint);
+  return u.username || u.password || u.search || u.hash
+    ? redactUrl(endpoint, { hideUser: true })
+    : endpoint;
 }
 
 /**

@@ -2,7 +2,15 @@
 // table, the alert rules and the dashboard name only metrics that exist.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -179,6 +187,22 @@ describe("the metrics file", () => {
     );
     assert.match(text, /^login_etl_last_run_timestamp_seconds\{queue="login-queue"\} 1900000000$/m);
     assert.deepEqual(readdirSync(dir), ["etl.prom"], "no temporary file left");
+  });
+
+  test("a previous file over 1 MiB is not used; a name as long as the file system allows works", async () => {
+    const path = join(dir, "big.prom");
+    // The success line is cut at the 1 MiB boundary: read as is, it would be a time in 1970.
+    const line = 'login_etl_last_success_timestamp_seconds{queue="login-queue"} 1796390000\n';
+    const readable = 'login_etl_last_success_timestamp_seconds{queue="login-queue"} 17963';
+    writeFileSync(path, `${"#".repeat(1024 * 1024 - readable.length - 1)}\n${line}`);
+    await writeTextfile(report({ exitCode: 1 }), path);
+    assert.doesNotMatch(readFileSync(path, "utf8"), /login_etl_last_success_timestamp_seconds\{/);
+
+    const long = join(dir, `${"b".repeat(250)}.prom`); // 255 characters, the usual limit
+    await writeTextfile(report(), long);
+    assert.match(readFileSync(long, "utf8"), /login_etl_last_run_exit_code/);
+    rmSync(long);
+    rmSync(path);
   });
 
   test("a FIFO, a device or a directory at the path is refused without blocking", async () => {
