@@ -109,13 +109,7 @@ describe("metrics", { skip }, () => {
   test("Pushgateway: job login-etl grouped by queue; a failed run keeps the last success", async () => {
     const pg = gateway as Pushgateway;
     const { url } = await h.freshDatabase();
-    const dlq = await h.createQueue();
-    const queue = await h.createQueue({
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: await h.queueArn(dlq.url),
-        maxReceiveCount: 5,
-      }),
-    });
+    const { queue, dlq } = await queueWithDeadLetter();
     await h.send(queue.url, [VALID(7), VALID(8), "{}"]);
     await h.send(dlq.url, ["stuck"]);
     const env = h.env(url, queue.name, { ETL_PUSHGATEWAY_URL: pg.url });
@@ -194,13 +188,7 @@ describe("metrics", { skip }, () => {
 
   test("a --from-dlq run publishes nothing (it would replace the main queue's metrics)", async () => {
     const { url } = await h.freshDatabase();
-    const dlq = await h.createQueue();
-    const queue = await h.createQueue({
-      RedrivePolicy: JSON.stringify({
-        deadLetterTargetArn: await h.queueArn(dlq.url),
-        maxReceiveCount: 5,
-      }),
-    });
+    const { queue, dlq } = await queueWithDeadLetter();
     await h.send(dlq.url, [VALID(40)]);
     const file = join(h.scratch, `dlq-${queue.name}.prom`);
     const run = await runCli(["run", "--from-dlq", "--metrics-file", file], h.env(url, queue.name));
@@ -261,6 +249,16 @@ describe("metrics", { skip }, () => {
   });
 });
 
+/** A queue with a dead-letter queue (redrive policy, 5 receives). */
+async function queueWithDeadLetter() {
+  const dlq = await h.createQueue();
+  const RedrivePolicy = JSON.stringify({
+    deadLetterTargetArn: await h.queueArn(dlq.url),
+    maxReceiveCount: 5,
+  });
+  return { queue: await h.createQueue({ RedrivePolicy }), dlq };
+}
+
 /** A run that cannot reach its database (exit 1), publishing with `flags`. */
 async function failingRun(queueName: string, flags: string[]): Promise<void> {
   const failed = await runCli(
@@ -298,17 +296,7 @@ async function hostileServer(): Promise<{ port: number; close(): Promise<void> }
     });
     more();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listening(server, () => server.closeAllConnections());
 }
 
 /** A TCP server that accepts connections and never answers them. */
@@ -318,6 +306,16 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
     sockets.add(s);
     s.on("error", () => {});
   });
+  return listening(server, () => {
+    for (const s of sockets) s.destroy();
+  });
+}
+
+/** The server listening on 127.0.0.1 (a port the OS picks); close() drops its connections. */
+async function listening(
+  server: Server,
+  dropConnections: () => void,
+): Promise<{ port: number; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
@@ -325,7 +323,7 @@ async function silentServer(): Promise<{ port: number; close(): Promise<void> }>
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
+        dropConnections();
         server.close(() => resolve());
       }),
   };
