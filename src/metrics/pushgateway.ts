@@ -10,7 +10,7 @@ import type { Registry } from "prom-client";
 /** The Pushgateway job name; the queue is the grouping label. */
 export const PUSH_JOB = "login-etl";
 /** How much of an error answer is quoted in the warning. */
-const ERROR_EXCERPT_BYTES = 300;
+const ERROR_EXCERPT_CHARS = 300;
 
 /**
  * PUT replaces the group's metrics, POST only those with the names sent. Resolves on a 2xx
@@ -63,13 +63,13 @@ export async function pushToGateway(
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
           excerpt += chunk;
-          if (excerpt.length >= ERROR_EXCERPT_BYTES) res.destroy();
+          if (excerpt.length >= ERROR_EXCERPT_CHARS) res.destroy();
         });
         const fail = () => {
           const what =
             status >= 300 && status < 400
               ? "redirected; set --pushgateway-url to the address it redirects to"
-              : scrub(excerpt.slice(0, ERROR_EXCERPT_BYTES), secrets);
+              : scrub(excerpt, secrets).slice(0, ERROR_EXCERPT_CHARS); // scrubbed whole, then cut
           reject(new Error(`HTTP ${status}: ${what}`));
         };
         res.on("end", fail);
