@@ -14,11 +14,11 @@ import { pushToGateway } from "./pushgateway.js";
  * Longest each target may take: a Pushgateway that does not answer, or a metrics file on a hung
  * network mount, must not hold the cron slot.
  */
-export const PUBLISH_TIMEOUT_MS = 10_000;
+const PUBLISH_TIMEOUT_MS = 10_000;
 
 const TEXTFILE_CHILD = fileURLToPath(new URL("./textfile-child.js", import.meta.url));
 
-export interface MetricsTargets {
+interface MetricsTargets {
   metricsFile?: string | undefined;
   pushgatewayUrl?: string | undefined;
 }

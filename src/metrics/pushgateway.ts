@@ -8,7 +8,7 @@ import { request as httpsRequest } from "node:https";
 import type { Registry } from "prom-client";
 
 /** The Pushgateway job name; the queue is the grouping label. */
-export const PUSH_JOB = "login-etl";
+const PUSH_JOB = "login-etl";
 /** How much of an error answer is quoted in the warning. */
 const ERROR_EXCERPT_CHARS = 300;
 

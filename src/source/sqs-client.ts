@@ -6,8 +6,7 @@ import {
   QueueDoesNotExist,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { Config } from "../config.js";
-import { redactUrl } from "../config.js";
+import { type Config, redactUrl } from "../config.js";
 import { describeError, QueueNotFoundError, SqsAccessError, SqsError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { waitFor } from "../startup-wait.js";

@@ -95,7 +95,7 @@ export async function startPushgateway(tools: PrometheusTools): Promise<Pushgate
 }
 
 /** `name{labels} value` lines of an exposition, as [name, labels, value]. */
-export function samples(text: string): { name: string; labels: string; value: number }[] {
+function samples(text: string): { name: string; labels: string; value: number }[] {
   return text
     .split("\n")
     .map((line) => /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)/.exec(line))
