@@ -130,6 +130,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
       }
       const config = loadConfig(given, process.env, {
         requireKey: spec.requireKey === true,
+        ...(spec.vaultKey ? { vaultKey: spec.vaultKey } : {}),
         groups: spec.settings,
         ...(spec.defaults ? { defaults: spec.defaults } : {}),
       });

@@ -44,6 +44,8 @@ export interface CommandSpec<F extends Flags = Flags> {
   settings: readonly SettingGroup[];
   /** Commands that mask need PII_HASH_KEY; the others never read it. */
   requireKey?: boolean;
+  /** Commands that write rows take PII_VAULT_KEY when set; those that read the vault need it. */
+  vaultKey?: "optional" | "required";
   /** This command's own defaults for settings (the demo logs less). */
   defaults?: Partial<Settings>;
   flags: F;

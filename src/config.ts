@@ -6,7 +6,7 @@
 import * as v from "valibot";
 import { parseDecimal } from "./command-spec.js";
 import { ConfigError } from "./errors.js";
-import { KEY_ENV, parsePiiHashKey } from "./pii-key.js";
+import { KEY_ENV, KEY_ENVS, PREVIOUS_VAULT_KEY_ENV, parseKey, VAULT_KEY_ENV } from "./pii-key.js";
 
 const int = (min: number, max: number) => {
   const message = `must be a whole number from ${min} to ${max}`;
@@ -263,6 +263,10 @@ export type Settings = { -readonly [K in SettingName]: SettingValue<K> };
 export interface Config extends Settings {
   /** HMAC key for masking; undefined for commands that do not mask. */
   piiHashKey: Buffer | undefined;
+  /** The PII vault's key (PII_VAULT_KEY); undefined when the vault is off or not needed. */
+  piiVaultKey: Buffer | undefined;
+  /** The vault key being replaced (PII_VAULT_KEY_PREVIOUS), for rotation and reveal meanwhile. */
+  previousVaultKey: Buffer | undefined;
 }
 
 /** Raw values given as flags (strings from commander), by setting name. */
@@ -278,6 +282,11 @@ export function settingsOf(groups: readonly SettingGroup[]): SettingName[] {
 export interface LoadOptions {
   /** Commands that mask (run, demo, replay) need the key; the others never read it. */
   requireKey: boolean;
+  /**
+   * PII_VAULT_KEY (and PII_VAULT_KEY_PREVIOUS): "optional" for commands that write rows (the vault
+   * is on when it is set), "required" for those that read the vault; otherwise never read.
+   */
+  vaultKey?: "optional" | "required";
   /** The settings this command takes; the others keep their defaults and are not read. */
   groups?: readonly SettingGroup[];
   /** The command's own defaults, e.g. the demo's quieter log level. */
@@ -315,11 +324,28 @@ export function loadConfig(
     }
     values[name] = parsed.output;
   }
-  return {
-    // Every key of Settings was filled from its own schema's output just above.
-    ...(values as Settings),
-    piiHashKey: options.requireKey ? parsePiiHashKey(env[KEY_ENV]) : undefined,
-  };
+  const piiHashKey = options.requireKey ? parseKey(env[KEY_ENV], KEY_ENV) : undefined;
+  const wantsVault = options.vaultKey === "required" || (options.vaultKey && env[VAULT_KEY_ENV]);
+  const piiVaultKey = wantsVault ? parseKey(env[VAULT_KEY_ENV], VAULT_KEY_ENV) : undefined;
+  const previousVaultKey =
+    wantsVault && env[PREVIOUS_VAULT_KEY_ENV]
+      ? parseKey(env[PREVIOUS_VAULT_KEY_ENV], PREVIOUS_VAULT_KEY_ENV)
+      : undefined;
+  if (piiVaultKey && piiHashKey?.equals(piiVaultKey)) {
+    // One leaked secret must not give both the masks and the way back from them.
+    throw new ConfigError(
+      `Invalid configuration: ${VAULT_KEY_ENV} is the same as ${KEY_ENV}. The vault key must be ` +
+        "a key of its own, kept apart from the hash key: generate one with `npx etl keygen`.",
+    );
+  }
+  if (piiVaultKey && previousVaultKey?.equals(piiVaultKey)) {
+    throw new ConfigError(
+      `Invalid configuration: ${PREVIOUS_VAULT_KEY_ENV} is the same as ${VAULT_KEY_ENV}: put the ` +
+        `old key in ${PREVIOUS_VAULT_KEY_ENV} and the new one in ${VAULT_KEY_ENV}.`,
+    );
+  }
+  // Every key of Settings was filled from its own schema's output just above.
+  return { ...(values as Settings), piiHashKey, piiVaultKey, previousVaultKey };
 }
 
 /** Settings whose URL may carry a password: never echoed, redacted in logs, warned about as flags. */
@@ -410,7 +436,7 @@ export function configWarnings(flags: CliFlags): string[] {
  * then .env, or else the default, applies, exactly as if the variable were absent.
  */
 export function clearEmptySettings(env: NodeJS.ProcessEnv): void {
-  for (const name of [...Object.values(SETTINGS).map((s) => s.env), KEY_ENV]) {
+  for (const name of [...Object.values(SETTINGS).map((s) => s.env), ...KEY_ENVS]) {
     if (env[name] === "") delete env[name];
   }
 }

@@ -11,6 +11,13 @@ import { ConfigError } from "./errors.js";
 
 /** Where the key comes from: the environment (or .env) only, never a flag (flags show in `ps`). */
 export const KEY_ENV = "PII_HASH_KEY";
+/** The PII vault's own key (src/sink/vault-cipher.ts): the vault is on when this is set. */
+export const VAULT_KEY_ENV = "PII_VAULT_KEY";
+/** The vault key being replaced, only while `etl rotate-vault-key` re-encrypts the vault. */
+export const PREVIOUS_VAULT_KEY_ENV = "PII_VAULT_KEY_PREVIOUS";
+/** Every variable that holds a key: never logged, an empty one counts as unset. */
+export const KEY_ENVS = [KEY_ENV, VAULT_KEY_ENV, PREVIOUS_VAULT_KEY_ENV] as const;
+export type KeyEnv = (typeof KEY_ENVS)[number];
 
 /** The least entropy accepted, in bits: what `etl keygen`'s 32 random bytes carry. */
 export const MIN_KEY_BITS = 256;
@@ -31,38 +38,41 @@ const ALPHABETS: KeyAlphabet[] = [
   { name: "text", bitsPerCharacter: 6.5, matches: () => true },
 ];
 
-/** The key bytes, or a ConfigError naming what is wrong with the text and how to fix it. */
-export function parsePiiHashKey(raw: string | undefined): Buffer {
+/**
+ * The key bytes, or a ConfigError naming what is wrong with the text and how to fix it. The same
+ * rules for every key; the messages name the variable.
+ */
+export function parseKey(raw: string | undefined, name: KeyEnv): Buffer {
   if (raw === undefined || raw === "") {
     throw new ConfigError(
-      "Invalid configuration: PII_HASH_KEY is not set. Generate one with `npx etl keygen` and put it " +
+      `Invalid configuration: ${name} is not set. Generate one with \`npx etl keygen\` and put it ` +
         "in the environment or in .env (it is deliberately not a flag: flags show up in `ps`).",
     );
   }
   if (raw.trim() !== raw) {
     throw new ConfigError(
-      "Invalid configuration: PII_HASH_KEY starts or ends with whitespace (a trailing newline from a " +
+      `Invalid configuration: ${name} starts or ends with whitespace (a trailing newline from a ` +
         "secret file is the usual cause). The key is used byte for byte, so that would be another " +
         "key: remove the whitespace (e.g. `tr -d '\\n' < keyfile`).",
     );
   }
   if (/[\p{Cc}\p{Cf}]|[^\P{Z} ]/u.test(raw)) {
     throw new ConfigError(
-      "Invalid configuration: PII_HASH_KEY contains an invisible character (a control or format " +
+      `Invalid configuration: ${name} contains an invisible character (a control or format ` +
         "character such as U+200B, or a non-breaking or line separator space): paste it again " +
         "as plain text.",
     );
   }
   if (/^(["']).*\1$/s.test(raw)) {
     throw new ConfigError(
-      "Invalid configuration: PII_HASH_KEY is wrapped in quotes (docker --env-file and some " +
+      `Invalid configuration: ${name} is wrapped in quotes (docker --env-file and some ` +
         "secret stores keep them), which would make them part of the key: remove them.",
     );
   }
   const pattern = repetitive(raw);
   if (pattern) {
     throw new ConfigError(
-      `Invalid configuration: PII_HASH_KEY ${pattern}, so it carries far less entropy than its ` +
+      `Invalid configuration: ${name} ${pattern}, so it carries far less entropy than its ` +
         "length suggests. Generate one with `npx etl keygen`.",
     );
   }
@@ -72,7 +82,7 @@ export function parsePiiHashKey(raw: string | undefined): Buffer {
   if (bits < MIN_KEY_BITS || distinct < MIN_DISTINCT_CHARACTERS) {
     const needed = Math.ceil(MIN_KEY_BITS / alphabet.bitsPerCharacter);
     throw new ConfigError(
-      `Invalid configuration: PII_HASH_KEY is too weak: ${[...raw].length} ${alphabet.name} ` +
+      `Invalid configuration: ${name} is too weak: ${[...raw].length} ${alphabet.name} ` +
         `characters carry at most ${bits} bits` +
         (distinct < MIN_DISTINCT_CHARACTERS ? `, and only ${distinct} distinct characters` : "") +
         `; at least ${MIN_KEY_BITS} bits are needed (${needed} ${alphabet.name} characters of random ` +

@@ -25,6 +25,12 @@ export interface LoginRow {
   create_date: string;
 }
 
+/** The values a row's masks were made from; null where the row's mask is null. */
+export interface Originals {
+  ip: string | null;
+  device_id: string | null;
+}
+
 /** Machine-readable reasons a message is rejected instead of loaded. */
 export const REJECT_REASONS = [
   "invalid_json",
@@ -46,6 +52,11 @@ export type TransformResult =
   | {
       kind: "row";
       row: LoginRow;
+      /**
+       * The originals behind the row's masks (canonical ip, device_id as sent), for the PII vault
+       * only: they reach no table but etl.pii_vault, and only sealed.
+       */
+      originals: Originals;
       /** Flattened names of fields that were present but are not columns (dropped, counted). */
       droppedFields: string[];
     }

@@ -43,11 +43,28 @@ export const COMMANDS = {
     load: () => import("./prune.js"),
   },
   "rotate-key": {
-    summary: "record a deliberate change of PII_HASH_KEY (a new key epoch, dated)",
+    summary:
+      "record a deliberate change of PII_HASH_KEY (a new key epoch); --remask keeps masks comparable",
     load: () => import("./rotate-key.js"),
   },
+  "rotate-vault-key": {
+    summary: "seal the PII vault again under a new PII_VAULT_KEY, in resumable batches",
+    load: () => import("./rotate-vault-key.js"),
+  },
+  reveal: {
+    summary: "the original ip or device_id behind a mask, from the PII vault (audited)",
+    load: () => import("./reveal.js"),
+  },
+  "reveal-audit": {
+    summary: "the PII audit trail: reveals, erasures, rotations",
+    load: () => import("./reveal-audit.js"),
+  },
+  forget: {
+    summary: "erase a user: their rows and the vault entries only they used (audited)",
+    load: () => import("./forget.js"),
+  },
   keygen: {
-    summary: "print a new random PII_HASH_KEY (32 random bytes, hex)",
+    summary: "print a new random key (32 random bytes, hex) for PII_HASH_KEY or PII_VAULT_KEY",
     load: () => import("./keygen.js"),
   },
   demo: {

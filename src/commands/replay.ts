@@ -6,8 +6,9 @@ import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { keyFingerprint } from "../pii-key.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { checkKeyEpoch } from "../sink/key-epochs.js";
+import { checkKeyEpoch, checkVaultKeyEpoch } from "../sink/key-epochs.js";
 import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
+import { createVaultCipher } from "../sink/vault-cipher.js";
 import { createMasker, transformMessage } from "../transform/index.js";
 import { REJECT_REASONS, type RejectReason } from "../types.js";
 import { printJson, printLines } from "./output.js";
@@ -16,6 +17,7 @@ import { withDatabase } from "./resources.js";
 export const command = defineCommand({
   settings: ["database", "common"],
   requireKey: true,
+  vaultKey: "optional",
   flags: {
     reason: {
       arg: "<reason>",
@@ -25,7 +27,8 @@ export const command = defineCommand({
     dryRun: { help: "report what would be loaded, then roll back" },
     json: { help: "machine-readable output" },
   },
-  help: "Needs the same PII_HASH_KEY as the run that rejected the messages.",
+  help: `Needs the same PII_HASH_KEY as the run that rejected the messages, and PII_VAULT_KEY when the
+database keeps a PII vault (the rows it loads get their vault entries).`,
   examples: [
     "npx etl replay --reason invalid_app_version --dry-run",
     "npx etl replay --reason invalid_app_version",
@@ -50,6 +53,7 @@ export async function replay(
   const key = config.piiHashKey;
   if (!key) throw new Error("replay needs config.piiHashKey (loadConfig with requireKey)");
   const masker = createMasker(key);
+  const vault = config.piiVaultKey ? createVaultCipher(config.piiVaultKey) : undefined;
   const outcome = await withDatabase(
     config,
     logger,
@@ -59,11 +63,13 @@ export async function replay(
       // Only a run records a first key: replay with a wrong one loads nothing (its bodies do not
       // open), and must not make the wrong key the recorded one.
       await checkKeyEpoch(pool, keyFingerprint(key), { record: false });
+      await checkVaultKeyEpoch(pool, vault?.fingerprint, { record: !options.dryRun });
       return replayRejected(
         pool,
         options,
         (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
         createBodyCipher(key),
+        { hash: keyFingerprint(key), vault },
       );
     },
     // A dry run changes nothing, not even the schema.

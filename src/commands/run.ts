@@ -11,9 +11,10 @@ import { keyFingerprint } from "../pii-key.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { checkKeyEpoch } from "../sink/key-epochs.js";
+import { checkKeyEpoch, checkVaultKeyEpoch } from "../sink/key-epochs.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
+import { createVaultCipher } from "../sink/vault-cipher.js";
 import { Deleter } from "../source/deleter.js";
 import { getQueueDepth, getQueueInfo } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
@@ -28,6 +29,7 @@ import { withDatabaseAndQueue } from "./resources.js";
 export const command = defineCommand({
   settings: ["queue", "database", "run", "common"],
   requireKey: true,
+  vaultKey: "optional",
   flags: {
     dryRun: { help: "receive and transform, but write and delete nothing" },
     fromDlq: {
@@ -35,6 +37,8 @@ export const command = defineCommand({
     },
   },
   help: `PII_HASH_KEY must be set in the environment or .env (never a flag: flags show in \`ps\`).
+With PII_VAULT_KEY set too, each distinct ip and device_id is also kept sealed in the PII vault
+(README "PII vault"); once a database has a vault, every run needs that key.
 Exit codes: 0 drained or stopped at a limit, everything committed and deleted;
             1 runtime failure (database/SQS unreachable, commit failed, deletes failed);
             2 usage or configuration error (nothing was received);
@@ -184,6 +188,7 @@ export async function runEtl(
   const masker = createMasker(key);
   const fingerprint = keyFingerprint(key);
   const cipher = createBodyCipher(key);
+  const vault = config.piiVaultKey ? createVaultCipher(config.piiVaultKey) : undefined;
   const endpoint = endpointLabel(config);
   const dryRun = options.dryRun === true;
   const startedAt = new Date();
@@ -197,6 +202,7 @@ export async function runEtl(
       dryRun,
       fromDlq: options.fromDlq === true,
       keyFingerprint: fingerprint,
+      vaultKeyFingerprint: vault?.fingerprint,
     },
     "starting run",
   );
@@ -215,6 +221,7 @@ export async function runEtl(
         record: !dryRun,
         opens: (sealed, messageId) => cipher.open(sealed, messageId) !== null,
       });
+      await checkVaultKeyEpoch(pool, vault?.fingerprint, { record: !dryRun });
       const receiver = new Receiver(sqs, {
         queueUrl,
         endpoint,
@@ -224,6 +231,7 @@ export async function runEtl(
       const sink = new PostgresSink(pool, {
         cipher,
         maskPayload: (body) => storedPayload(body, masker),
+        keys: { hash: fingerprint, vault },
         logger,
       });
       const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);

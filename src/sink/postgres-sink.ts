@@ -16,9 +16,10 @@ import {
 import { retry } from "../retry.js";
 import { checkpoint } from "../test-hooks.js";
 import { sentTime } from "../transform/index.js";
-import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
+import type { LoginRow, Originals, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
+import { KeyMismatchError } from "./key-epochs.js";
 import {
   isolateRefusals,
   isRefusal,
@@ -27,18 +28,32 @@ import {
   systemicError,
 } from "./refusals.js";
 import { withTransaction } from "./transaction.js";
+import {
+  CURRENT_KEYS_SQL,
+  type CurrentKeys,
+  checkCurrentKeys,
+  insertVaultSql,
+  lockVaultShared,
+  vaultEntries,
+  vaultParams,
+  type WriterKeys,
+} from "./vault.js";
+
+const REJECTED_TYPES = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
+const REJECTED_PARAMS = REJECTED_TYPES.length;
 
 /** The rejection entries' parameters, after the ledger's two and the rows' (one per column + id). */
 function rejectedParams(first: number): string {
-  const types = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
-  return types.map((t, i) => `$${first + i}::${t}[]`).join(", ");
+  return REJECTED_TYPES.map((t, i) => `$${first + i}::${t}[]`).join(", ");
 }
 
 // The whole batch in one statement (one round trip): claim the message ids in the ledger, then
-// insert rows and rejection entries for the claimed ids only. The CTEs run on one snapshot; the
-// ids `claimed` inserted reach the other two through its RETURNING list. An id some earlier
-// transaction committed is skipped (a duplicate); one a concurrent transaction holds makes this
-// statement wait for it, then skip it.
+// insert rows and rejection entries for the claimed ids only, and the PII vault's entries for the
+// masks of the rows inserted (none when the vault is off: its arrays are empty). The CTEs run on
+// one snapshot; the ids `claimed` inserted reach the others through its RETURNING list. An id
+// some earlier transaction committed is skipped (a duplicate); one a concurrent transaction holds
+// makes this statement wait for it, then skip it. The statement also reads the current key
+// fingerprints, so a batch never commits under a key rotated away meanwhile (vault.ts).
 // Built from the column list (src/login-columns.ts); parameters are numbered from it.
 export function loadBatchSql(columns: Columns = LOGIN_COLUMNS): string {
   const cols = columnList(columns);
@@ -53,7 +68,7 @@ WITH claimed AS (
   SELECT ${cols}
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
-  RETURNING 1
+  RETURNING masked_ip, masked_device_id
 ), rejections AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
@@ -62,12 +77,15 @@ WITH claimed AS (
   WHERE message_id IN (SELECT message_id FROM claimed)
   ON CONFLICT (message_id) DO NOTHING
   RETURNING reason
+), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, "logins")}
+  RETURNING 1
 )
 SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT count(*) FROM logins)::int AS inserted,
        (SELECT coalesce(json_object_agg(reason, n), '{}')
           FROM (SELECT reason, count(*)::int AS n FROM rejections GROUP BY reason) AS r)
-         AS rejected`;
+         AS rejected,
+       ${CURRENT_KEYS_SQL}`;
 }
 const LOAD_BATCH_SQL = loadBatchSql();
 
@@ -87,6 +105,8 @@ export interface SinkOptions {
   cipher: BodyCipher;
   /** The masked payload stored for a message rejected by the database (db_error). */
   maskPayload: (body: string) => string;
+  /** The keys this process masks and seals with (the vault's when it is on). */
+  keys: WriterKeys;
   logger: Logger;
 }
 
@@ -162,6 +182,8 @@ export class PostgresSink {
     try {
       return await isolateRefusals(items, (part) => this.commitWithRetry(part));
     } catch (err) {
+      // A rotated key is the operator's to fix (exit 2), not a database failure.
+      if (err instanceof KeyMismatchError) throw err;
       throw asDatabaseError(err);
     }
   }
@@ -179,21 +201,26 @@ export class PostgresSink {
   }
 
   private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
+    const { keys } = this.options;
+    // Before the statement, so its snapshot sees whatever a forget or rotation committed.
+    if (keys.vault) await lockVaultShared(client);
     const rowIds: string[] = [];
     const rows: LoginRow[] = [];
+    const originals: { row: LoginRow; originals: Originals }[] = [];
     for (const { message, result } of items) {
       if (result.kind === "row") {
         rowIds.push(message.messageId);
         rows.push(result.row);
+        originals.push(result);
       }
     }
     const rejected = items.flatMap((i) =>
       i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
     );
-    const result = await client.query<Committed>({
+    const result = await client.query<Committed & CurrentKeys>({
       // Named: parsed and planned once per connection, not once per batch (~20% of Postgres'
       // CPU per batch). Needs a pooler that tracks prepared statements (README "Troubleshooting").
-      name: "login-etl/load-batch/v1",
+      name: "login-etl/load-batch/v2",
       text: LOAD_BATCH_SQL,
       values: [
         items.map((i) => i.message.messageId),
@@ -207,12 +234,18 @@ export class PostgresSink {
         rejected.map((r) => this.options.cipher.seal(r.message.body, r.message.messageId)),
         rejected.map((r) => r.message.receiveCount),
         rejected.map((r) => sentTime(r.message.sentTimestamp)),
+        ...vaultParams(keys, vaultEntries(keys, originals)),
       ],
     });
     await checkpoint("mid_transaction");
     const [committed] = result.rows;
     if (!committed) throw new Error("the batch statement returned no row");
-    return committed;
+    checkCurrentKeys(keys, committed);
+    return {
+      inserted: committed.inserted,
+      rejected: committed.rejected,
+      claimed: committed.claimed,
+    };
   }
 
   /**

@@ -1,11 +1,21 @@
 // Reading the rejected messages (`etl rejected`) and replaying them through the current transform
 // (`etl replay`). The SQL lives here, beside the code that runs it.
 import type { Pool, PoolClient } from "pg";
-import type { LoginRow, RejectReason, TransformResult } from "../types.js";
+import type { LoginRow, Originals, RejectReason, TransformResult } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { insertLoginRows } from "./postgres-sink.js";
 import { isolateRefusals, refusalDetail } from "./refusals.js";
 import { withSavepoint, withTransaction } from "./transaction.js";
+import {
+  CURRENT_KEYS_SQL,
+  type CurrentKeys,
+  checkCurrentKeys,
+  insertVaultSql,
+  lockVaultShared,
+  vaultEntries,
+  vaultParams,
+  type WriterKeys,
+} from "./vault.js";
 
 /** A replayed message that stays rejected; a null payload keeps the stored one. */
 interface Still {
@@ -101,12 +111,17 @@ UPDATE etl.rejected_messages r
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(message_id, reason, detail, payload)
  WHERE r.message_id = u.message_id`;
 
+// The vault entries of the rows replay loaded, in the same transaction (src/sink/vault.ts).
+const INSERT_REPLAYED_VAULT_SQL = `
+WITH loaded AS (SELECT * FROM unnest($6::text[], $7::text[]) AS l(masked_ip, masked_device_id))
+${insertVaultSql(1, "loaded")}`;
+
 const DEFAULT_CHUNK_SIZE = 500;
 const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** One rejected message after the current transform: a row to load, or still rejected. */
 type Replayed =
-  | { id: string; kind: "row"; row: LoginRow }
+  | { id: string; kind: "row"; row: LoginRow; originals: Originals }
   | { id: string; kind: "still"; still: Still };
 
 /**
@@ -121,6 +136,7 @@ export async function replayRejected(
   options: ReplayOptions,
   transform: (body: string, sentTimestamp: number | undefined) => TransformResult,
   cipher: BodyCipher,
+  keys: WriterKeys,
 ): Promise<ReplayOutcome> {
   const outcome: ReplayOutcome = { examined: 0, loaded: 0, stillRejected: {}, undecryptable: 0 };
   let after = "";
@@ -149,7 +165,7 @@ export async function replayRejected(
       const result = transform(body, entry.sent_ms ?? undefined);
       replayed.push(
         result.kind === "row"
-          ? { id: entry.message_id, kind: "row", row: result.row }
+          ? { id: entry.message_id, kind: "row", row: result.row, originals: result.originals }
           : {
               id: entry.message_id,
               kind: "still",
@@ -164,7 +180,7 @@ export async function replayRejected(
     }
     await withTransaction(
       pool,
-      (client) => writeChunk(client, replayed, outcome),
+      (client) => writeChunk(client, replayed, outcome, keys),
       // A dry run rolls every chunk back; its counts are what a real run would commit.
       { rollback: options.dryRun },
     );
@@ -175,7 +191,9 @@ async function writeChunk(
   client: PoolClient,
   replayed: readonly Replayed[],
   outcome: ReplayOutcome,
+  keys: WriterKeys,
 ): Promise<void> {
+  if (keys.vault) await lockVaultShared(client);
   const locked = await client.query<{ message_id: string }>(LOCK_CHUNK_SQL, [
     replayed.map((r) => r.id),
   ]);
@@ -198,6 +216,17 @@ async function writeChunk(
   const refusedIds = new Set(refused.map((r) => r.item.id));
   const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
   if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
+  const loaded = loadable.filter((l) => !refusedIds.has(l.id));
+  const entries = vaultEntries(keys, loaded);
+  if (entries.masks.length > 0) {
+    await client.query(INSERT_REPLAYED_VAULT_SQL, [
+      ...vaultParams(keys, entries),
+      loaded.map((l) => l.row.masked_ip),
+      loaded.map((l) => l.row.masked_device_id),
+    ]);
+  }
+  const current = await client.query<CurrentKeys>(`SELECT ${CURRENT_KEYS_SQL}`);
+  checkCurrentKeys(keys, current.rows[0] ?? { hash_key: null, vault_key: null });
   if (still.length > 0) {
     await client.query(UPDATE_REASON_SQL, [
       still.map((s) => s.id),

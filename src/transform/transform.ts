@@ -201,5 +201,5 @@ function transformOrThrow(msg: TransformInput, masker: Masker): TransformResult 
   };
   // Field names come from the body too: only their shape is kept (see droppedFieldShape).
   const droppedFields = valid.droppedFields.map(droppedFieldShape);
-  return { kind: "row", row, droppedFields };
+  return { kind: "row", row, originals: { ip, device_id: fields.device_id }, droppedFields };
 }

@@ -277,10 +277,13 @@ export const countOf = async (pool: pg.Pool, sql: string) =>
  */
 export const ALL_TABLES = [
   "etl.key_epochs",
+  "etl.pii_audit",
+  "etl.pii_vault",
   "etl.processed_messages",
   "etl.rejected_messages",
   "etl.runs",
   "etl.schema_migrations",
+  "etl.vault_key_epochs",
   "public.user_logins",
 ];
 

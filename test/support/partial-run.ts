@@ -2,6 +2,7 @@
 // then dies before deleting leaves behind. Used to prove that redelivery is harmless.
 import { SQSClient } from "@aws-sdk/client-sqs";
 import pino from "pino";
+import { keyFingerprint } from "../../src/pii-key.js";
 import { runPipeline } from "../../src/pipeline.js";
 import { createBodyCipher } from "../../src/sink/body-cipher.js";
 import { createPool } from "../../src/sink/database.js";
@@ -41,6 +42,7 @@ export async function commitWithoutDeleting(
     const sink = new PostgresSink(pool, {
       cipher: createBodyCipher(key),
       maskPayload: (body) => storedPayload(body, masker),
+      keys: { hash: keyFingerprint(key), vault: undefined },
       logger,
     });
     return await runPipeline(

@@ -36,7 +36,7 @@ describe("user_logins columns, declared once", () => {
     assert.equal(squash(statement), squash(BRIEF_DDL));
   });
 
-  test("the batch statement numbers its parameters from the list: ledger, rows, rejected messages", () => {
+  test("the batch statement numbers its parameters from the list: ledger, rows, rejected messages, vault", () => {
     const params = (sql: string) =>
       [...sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)].map((m) => `${m[1]}:${m[2]}`);
     assert.deepEqual(params(loadBatchSql()), [
@@ -57,6 +57,9 @@ describe("user_logins columns, declared once", () => {
       "15:bytea",
       "16:integer",
       "17:timestamptz",
+      "18:text",
+      "19:text",
+      "20:bytea",
     ]);
   });
 

@@ -33,6 +33,7 @@ const row = (id: string): TransformResult => ({
     app_version: null,
     create_date: "2026-01-01",
   },
+  originals: { ip: null, device_id: null },
   droppedFields: [],
 });
 

@@ -4,6 +4,7 @@
 // test/unit/migrations.test.ts checks that this list and the files in this folder agree.
 import * as m001 from "./001-initial.js";
 import * as m002 from "./002-key-epochs.js";
+import * as m003 from "./003-pii-vault.js";
 
 export interface Migration {
   version: number;
@@ -14,6 +15,7 @@ export interface Migration {
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, ...m001 },
   { version: 2, ...m002 },
+  { version: 3, ...m003 },
 ];
 
 /** The version of the migration with this name (code that needs a table checks it is there). */

@@ -1,0 +1,47 @@
+// The optional PII vault (README "PII vault"): each distinct original ip and device_id, sealed
+// under PII_VAULT_KEY and keyed by its mask, so an audited `etl reveal` can recover it and
+// `etl forget` can make it irrecoverable. Created on every database; it stays empty, and nothing
+// reads it, until a run is given PII_VAULT_KEY.
+
+export const name = "pii-vault";
+
+export const sql = `
+-- One entry per (field, mask): the mask is what user_logins holds, sealed is the original under
+-- the vault key (AES-256-GCM, field and mask bound as additional data). hash_key and vault_key are
+-- the fingerprints of the keys that made the mask and sealed the value; rotations work through
+-- the entries whose fingerprint is not the current one.
+CREATE TABLE IF NOT EXISTS etl.pii_vault (
+  field     text NOT NULL CHECK (field IN ('ip', 'device_id')),
+  mask      text NOT NULL,
+  hash_key  text NOT NULL,
+  vault_key text NOT NULL,
+  sealed    bytea NOT NULL,
+  added_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (field, mask)
+);
+CREATE INDEX IF NOT EXISTS pii_vault_hash_key_idx ON etl.pii_vault (hash_key);
+CREATE INDEX IF NOT EXISTS pii_vault_vault_key_idx ON etl.pii_vault (vault_key);
+
+-- Which PII_VAULT_KEY sealed the vault, and since when, like etl.key_epochs for the hash key.
+-- A row here means the vault is on: from then on every run must bring the current vault key.
+CREATE TABLE IF NOT EXISTS etl.vault_key_epochs (
+  epoch       integer PRIMARY KEY,
+  fingerprint text NOT NULL,
+  started_at  timestamptz NOT NULL DEFAULT now(),
+  reason      text NOT NULL
+);
+
+-- Every reveal, erasure and rotation: who, when, why, what. Never a value, never a user id (an
+-- erasure must not keep what it erased); counts say what a command changed.
+CREATE TABLE IF NOT EXISTS etl.pii_audit (
+  audit_id bigserial PRIMARY KEY,
+  at       timestamptz NOT NULL DEFAULT now(),
+  actor    text NOT NULL,
+  action   text NOT NULL CHECK (action IN ('reveal', 'forget', 'rotate-vault-key', 'remask')),
+  reason   text NOT NULL,
+  field    text,
+  mask     text,
+  counts   jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS pii_audit_at_idx ON etl.pii_audit (at);
+`;

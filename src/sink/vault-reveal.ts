@@ -1,0 +1,81 @@
+// `etl reveal` and `etl reveal-audit`: the only way back from a mask to its original, and the
+// trail it leaves. The audit record is written in the transaction that reads the entry, and the
+// value is printed only after that transaction committed: no reveal without its record.
+import type { Pool } from "pg";
+import { withTransaction } from "./transaction.js";
+import { audit } from "./vault.js";
+import type { VaultCipher, VaultField } from "./vault-cipher.js";
+
+export type RevealResult =
+  | { kind: "revealed"; value: string }
+  /** No entry for this field and mask: never loaded with the vault on, or erased. */
+  | { kind: "unknown" }
+  /** Sealed under a vault key none of the given keys is (a rotation not finished). */
+  | { kind: "other-key"; fingerprint: string }
+  /** The entry does not open with its own key: damaged, or moved from another mask. */
+  | { kind: "damaged" };
+
+export interface RevealRequest {
+  field: VaultField;
+  mask: string;
+  actor: string;
+  reason: string;
+}
+
+/** Every attempt is audited, found or not: probing for masks leaves a trail too. */
+export async function reveal(
+  pool: Pool,
+  ciphers: readonly VaultCipher[],
+  request: RevealRequest,
+): Promise<RevealResult> {
+  return withTransaction(pool, async (client) => {
+    const entry = await client.query<{ vault_key: string; sealed: Buffer }>(
+      "SELECT vault_key, sealed FROM etl.pii_vault WHERE field = $1 AND mask = $2",
+      [request.field, request.mask],
+    );
+    const found = entry.rows[0];
+    const result = open(ciphers, request, found);
+    await audit(client, {
+      actor: request.actor,
+      action: "reveal",
+      reason: request.reason,
+      field: request.field,
+      mask: request.mask,
+      counts: { outcome: result.kind },
+    });
+    return result;
+  });
+}
+
+function open(
+  ciphers: readonly VaultCipher[],
+  request: RevealRequest,
+  found: { vault_key: string; sealed: Buffer } | undefined,
+): RevealResult {
+  if (found === undefined) return { kind: "unknown" };
+  const cipher = ciphers.find((c) => c.fingerprint === found.vault_key);
+  if (!cipher) return { kind: "other-key", fingerprint: found.vault_key };
+  const value = cipher.open(request.field, request.mask, found.sealed);
+  return value === null ? { kind: "damaged" } : { kind: "revealed", value };
+}
+
+export interface AuditRow {
+  auditId: string;
+  at: Date;
+  actor: string;
+  action: string;
+  reason: string;
+  field: string | null;
+  mask: string | null;
+  counts: Record<string, unknown>;
+}
+
+/** The newest `limit` records, newest first. */
+export async function listAudit(pool: Pool, limit: number): Promise<AuditRow[]> {
+  const result = await pool.query<AuditRow>(
+    `SELECT audit_id AS "auditId", at, actor, action, reason, field, mask, counts
+       FROM etl.pii_audit ORDER BY audit_id DESC LIMIT $1`,
+    [limit],
+  );
+  return result.rows;
+}

@@ -1,0 +1,168 @@
+// Writing to the PII vault (etl.pii_vault), and the lock that keeps it whole. The SQL of the
+// commands that read or change the vault lives beside them: vault-reveal.ts, vault-forget.ts,
+// vault-rotation.ts.
+//
+// The vault's promise: no row in user_logins without its vault entry, no vault entry without a
+// row. Runs write both in one transaction; `etl forget` and the rotations delete and replace
+// entries. Between the two, a race: a batch sees an entry (ON CONFLICT DO NOTHING), forget deletes
+// it as unused before the batch commits its row, and the row is left without an entry. So every
+// transaction that writes rows of a vault takes the writers lock shared, and those that delete or
+// replace entries take it exclusively: they wait for batches in flight, and batches wait for them.
+import type { PoolClient } from "pg";
+import type { LoginRow, Originals } from "../types.js";
+import { currentFingerprintSql, KeyMismatchError } from "./key-epochs.js";
+import type { VaultCipher, VaultField } from "./vault-cipher.js";
+
+const VAULT_WRITERS_LOCK_ID = 0x10e7_1003;
+
+/** Batches that write rows: many at once. */
+export async function lockVaultShared(client: PoolClient): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock_shared($1)", [VAULT_WRITERS_LOCK_ID]);
+}
+
+/** Forget and the rotations: alone, with no batch half way through. */
+export async function lockVaultExclusive(client: PoolClient): Promise<void> {
+  await client.query("SELECT pg_advisory_xact_lock($1)", [VAULT_WRITERS_LOCK_ID]);
+}
+
+/** A row's mask column for each vault field. */
+export const MASK_COLUMN = {
+  ip: "masked_ip",
+  device_id: "masked_device_id",
+} as const satisfies Record<VaultField, keyof LoginRow>;
+
+/** The parallel arrays of vault entries a batch sends (empty when the vault is off). */
+export interface VaultEntries {
+  fields: VaultField[];
+  masks: string[];
+  sealed: Buffer[];
+}
+
+/** The keys a writer masks and seals with, and checks against the current epochs. */
+export interface WriterKeys {
+  /** Fingerprint of PII_HASH_KEY. */
+  hash: string;
+  /** The vault's cipher, or undefined when the vault is off. */
+  vault: VaultCipher | undefined;
+}
+
+/**
+ * One entry per distinct (field, mask) of these rows, sealed. Sealing costs one AES-GCM of a
+ * short string; values already in the vault are sealed again and skipped by the database, which
+ * is cheaper than asking it first.
+ */
+export function vaultEntries(
+  keys: WriterKeys,
+  rows: readonly { row: LoginRow; originals: Originals }[],
+): VaultEntries {
+  const entries: VaultEntries = { fields: [], masks: [], sealed: [] };
+  const cipher = keys.vault;
+  if (!cipher) return entries;
+  const seen = new Set<string>();
+  for (const { row, originals } of rows) {
+    for (const field of ["ip", "device_id"] as const) {
+      const mask = row[MASK_COLUMN[field]];
+      const value = originals[field];
+      if (mask === null || value === null) continue;
+      const id = `${field}:${mask}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      entries.fields.push(field);
+      entries.masks.push(mask);
+      entries.sealed.push(cipher.seal(field, mask, value));
+    }
+  }
+  return entries;
+}
+
+/**
+ * The vault part of a statement that inserted rows: entries only for masks that `logins` (a
+ * CTE returning the inserted rows' mask columns) really inserted, so a duplicate message adds
+ * nothing. Parameters: fields, masks, sealed, then the hash and vault key fingerprints.
+ */
+export function insertVaultSql(first: number, logins: string): string {
+  const [fields, masks, sealed, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  return `
+  INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
+  SELECT v.field, v.mask, ${hashKey}::text, ${vaultKey}::text, v.sealed
+    FROM unnest(${fields}::text[], ${masks}::text[], ${sealed}::bytea[]) AS v(field, mask, sealed)
+   WHERE (v.field = 'ip' AND v.mask IN (SELECT masked_ip FROM ${logins}))
+      OR (v.field = 'device_id' AND v.mask IN (SELECT masked_device_id FROM ${logins}))
+  ON CONFLICT (field, mask) DO NOTHING`;
+}
+
+/** The values for insertVaultSql's parameters. */
+export function vaultParams(keys: WriterKeys, entries: VaultEntries): unknown[] {
+  return [
+    entries.fields,
+    entries.masks,
+    entries.sealed,
+    keys.hash,
+    keys.vault?.fingerprint ?? null,
+  ];
+}
+
+/** Columns a statement selects to learn the current key fingerprints on its own snapshot. */
+export const CURRENT_KEYS_SQL = `${currentFingerprintSql("hash")} AS hash_key,
+       ${currentFingerprintSql("vault")} AS vault_key`;
+
+export interface CurrentKeys {
+  hash_key: string | null;
+  vault_key: string | null;
+}
+
+/**
+ * After a batch's statement, before COMMIT: were its keys still the current ones? A rotation
+ * committed while a run was going makes the run's next batch fail here (and roll back), so no
+ * row is committed under a key rotated away, and no run without the vault key writes rows once
+ * a vault exists. Throws KeyMismatchError (exit 2).
+ */
+export function checkCurrentKeys(keys: WriterKeys, current: CurrentKeys): void {
+  if (current.hash_key !== null && current.hash_key !== keys.hash) {
+    throw new KeyMismatchError(
+      `PII_HASH_KEY was rotated while this process was running (the current key is ` +
+        `${current.hash_key}, this process masks with ${keys.hash}); it stops here, its batch ` +
+        "rolled back. Run again with the new key.",
+    );
+  }
+  const vault = keys.vault?.fingerprint ?? null;
+  if (current.vault_key !== null && current.vault_key !== vault) {
+    throw new KeyMismatchError(
+      vault === null
+        ? "A PII vault was turned on while this process was running without PII_VAULT_KEY; it " +
+            "stops here, its batch rolled back. Run again with PII_VAULT_KEY set."
+        : `PII_VAULT_KEY was rotated while this process was running (the current key is ` +
+            `${current.vault_key}, this process seals with ${vault}); it stops here, its batch ` +
+            "rolled back. Run again with the new key.",
+    );
+  }
+}
+
+/** What etl.pii_audit records of one reveal, erasure or rotation: never a value, never a user id. */
+export interface AuditRecord {
+  actor: string;
+  action: "reveal" | "forget" | "rotate-vault-key" | "remask";
+  reason: string;
+  field?: VaultField;
+  mask?: string;
+  counts?: Record<string, number | boolean | string>;
+}
+
+/** Write an audit record in the caller's transaction; its id, to update a rotation's progress. */
+export async function audit(client: PoolClient, record: AuditRecord): Promise<string> {
+  const result = await client.query<{ audit_id: string }>(
+    `INSERT INTO etl.pii_audit (actor, action, reason, field, mask, counts)
+     VALUES ($1, $2, $3, $4, $5, $6) RETURNING audit_id`,
+    [
+      record.actor,
+      record.action,
+      record.reason,
+      record.field ?? null,
+      record.mask ?? null,
+      JSON.stringify(record.counts ?? {}),
+    ],
+  );
+  const id = result.rows[0]?.audit_id;
+  if (id === undefined) throw new Error("INSERT … RETURNING returned no row");
+  return id;
+}
