@@ -12,7 +12,9 @@ export type Checkpoint =
   /** The batch is committed; nothing of it is deleted from the queue. */
   | "after_commit"
   /** The first ten messages of a batch are deleted, the rest are not. */
-  | "mid_delete";
+  | "mid_delete"
+  /** A batch of a vault rotation or re-mask is committed; the next has not begun. */
+  | "after_rotation_batch";
 
 interface Hooks {
   reach(checkpoint: Checkpoint): Promise<void>;

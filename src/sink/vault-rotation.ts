@@ -10,6 +10,7 @@
 // batches, and a run still on an old key fails its next batch instead of adding old masks.
 import type { Pool, PoolClient } from "pg";
 import { LOGIN_TABLE } from "../login-columns.js";
+import { checkpoint } from "../test-hooks.js";
 import type { Masker } from "../transform/mask.js";
 import { EPOCH_TABLES, type KeyKind } from "./key-epochs.js";
 import { withTransaction } from "./transaction.js";
@@ -149,6 +150,7 @@ async function rotate(
     });
     if (finished) return progress;
     await options.afterBatch?.(progress);
+    await checkpoint("after_rotation_batch");
   }
 }
 

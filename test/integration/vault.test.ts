@@ -1,0 +1,532 @@
+// The PII vault against real Postgres and a real SQS server: `etl run` with PII_VAULT_KEY keeps
+// each distinct ip and device_id sealed; `etl reveal` returns the original, audited, and refuses
+// without key or reason; `etl forget` erases one user and the entries only they used; the
+// re-mask and the vault key rotation survive SIGKILL mid-way and finish on rerun, with the same
+// groups of rows; and no table holds a readable ip or device id.
+import assert from "node:assert/strict";
+import { createHmac, randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import type pg from "pg";
+import { dumpAllText, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
+
+let h: Harness;
+before(async () => {
+  h = await Harness.start();
+});
+after(async () => {
+  await h?.stop();
+});
+
+const newKey = () => randomBytes(32).toString("hex");
+
+/** A mask computed independently of src/ (HMAC-SHA-256 under the field's subkey). */
+function maskWith(key: string, field: "ip" | "device_id", value: string): string {
+  const subkey = createHmac("sha256", key).update(`login-etl/v1/mask/${field}`).digest();
+  return createHmac("sha256", subkey).update(value).digest("hex");
+}
+
+interface Login {
+  user_id: string;
+  ip: string;
+  device_id: string;
+}
+const body = (l: Login) => JSON.stringify({ ...l, device_type: "ios", app_version: "2.3.0" });
+
+/** `n` logins over fewer devices and addresses, so rows share masks across users. */
+function logins(n: number, prefix: string): Login[] {
+  return Array.from({ length: n }, (_, i) => ({
+    user_id: `${prefix}-user-${i % 17}`,
+    ip: `10.${i % 7}.${i % 11}.${(i * 7) % 13}`,
+    device_id: `${String(100 + (i % 23)).padStart(3, "0")}-45-${String(1000 + (i % 19))}`,
+  }));
+}
+
+/** Every raw value must be absent, as text and as the hex a bytea column would show. */
+function assertNoRaw(text: string, values: readonly string[], where: string): void {
+  for (const value of values) {
+    assert.ok(!text.includes(value), `${where} holds the raw value ${value}`);
+    const hex = Buffer.from(value, "utf8").toString("hex");
+    assert.ok(!text.includes(hex), `${where} holds the raw value ${value} as hex`);
+  }
+}
+
+/** The groups of users per device mask, independent of what the masks are. */
+async function deviceGroups(pool: pg.Pool): Promise<string[]> {
+  const result = await pool.query<{ g: string }>(
+    `SELECT string_agg(user_id || '/' || create_date, ',' ORDER BY user_id, create_date) AS g
+       FROM user_logins GROUP BY masked_device_id`,
+  );
+  return result.rows.map((r) => r.g).sort();
+}
+
+async function setup(vaultKey: string, data: Login[]) {
+  const { url, pool } = await h.freshDatabase();
+  const queue = await h.createQueue();
+  const env = (extra: Record<string, string> = {}) =>
+    h.env(url, queue.name, { PII_VAULT_KEY: vaultKey, ...extra });
+  await h.send(queue.url, data.map(body));
+  const run = await runCli(["run"], env());
+  assert.equal(run.code, 0, run.stderr);
+  return { url, pool, queue, env };
+}
+
+const distinct = (values: readonly string[]) => new Set(values).size;
+
+test("reveal returns the original of a mask `etl run` loaded, audited; refuses without key, reason or a known mask", async () => {
+  const vaultKey = newKey();
+  const data = logins(40, "rv");
+  const { pool, env } = await setup(vaultKey, data);
+
+  const vault = await pool.query<{ field: string; n: number }>(
+    "SELECT field, count(*)::int AS n FROM etl.pii_vault GROUP BY field ORDER BY field",
+  );
+  assert.deepEqual(vault.rows, [
+    { field: "device_id", n: distinct(data.map((d) => d.device_id)) },
+    { field: "ip", n: distinct(data.map((d) => d.ip)) },
+  ]);
+  // No row without its entry, no entry without a row.
+  const orphans = await pool.query(`
+    SELECT 1 FROM user_logins r WHERE NOT EXISTS
+      (SELECT 1 FROM etl.pii_vault v WHERE v.field = 'ip' AND v.mask = r.masked_ip)
+    UNION ALL
+    SELECT 1 FROM etl.pii_vault v WHERE v.field = 'device_id' AND NOT EXISTS
+      (SELECT 1 FROM user_logins r WHERE r.masked_device_id = v.mask)`);
+  assert.equal(orphans.rows.length, 0);
+
+  const target = data[5] as Login;
+  const mask = h.mask("device_id", target.device_id);
+  const shown = await runCli(
+    [
+      "reveal",
+      "--field",
+      "device_id",
+      "--mask",
+      mask.toUpperCase(),
+      "--reason",
+      "case 4711",
+      "--actor",
+      "alice",
+    ],
+    env(),
+  );
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal(shown.stdout, `${target.device_id}\n`);
+  const ipShown = await runCli(
+    ["reveal", "--field", "ip", "--mask", h.mask("ip", target.ip), "--reason", "case 4712"],
+    // The hash key is not needed to reveal, and not given.
+    { DATABASE_URL: env().DATABASE_URL, PII_VAULT_KEY: vaultKey },
+  );
+  assert.equal(ipShown.code, 0, ipShown.stderr);
+  assert.equal(ipShown.stdout, `${target.ip}\n`);
+
+  const audit = await pool.query(
+    "SELECT actor, action, reason, field, mask, counts FROM etl.pii_audit ORDER BY audit_id",
+  );
+  assert.equal(audit.rows.length, 2);
+  assert.deepEqual(audit.rows[0], {
+    actor: "alice",
+    action: "reveal",
+    reason: "case 4711",
+    field: "device_id",
+    mask,
+    counts: { outcome: "revealed" },
+  });
+  assert.ok((audit.rows[1] as { actor: string }).actor.length > 0, "the OS user by default");
+
+  const refusals: [string, string[], Record<string, string>, number, RegExp][] = [
+    ["no vault key", ["--reason", "x"], { PII_VAULT_KEY: "" }, 2, /PII_VAULT_KEY is not set/],
+    ["no reason", [], {}, 2, /--reason/],
+    ["a blank reason", ["--reason", "   "], {}, 2, /--reason must say why/],
+    [
+      "another vault key",
+      ["--reason", "x"],
+      { PII_VAULT_KEY: newKey() },
+      2,
+      /sealed under vault key/,
+    ],
+  ];
+  for (const [what, extra, envExtra, code, message] of refusals) {
+    const result = await runCli(["reveal", "--field", "device_id", "--mask", mask, ...extra], {
+      ...env(),
+      ...envExtra,
+    });
+    assert.equal(result.code, code, `${what}: ${result.stderr}`);
+    assert.match(result.stderr, message, what);
+    assert.equal(result.stdout, "", `${what}: nothing revealed`);
+  }
+  const unknown = await runCli(
+    ["reveal", "--field", "ip", "--mask", mask, "--reason", "a device mask asked as an ip"],
+    env(),
+  );
+  assert.equal(unknown.code, 1, unknown.stderr);
+  assert.match(unknown.stderr, /no ip with mask [0-9a-f]{64} in the PII vault/);
+  const malformed = await runCli(
+    ["reveal", "--field", "ip", "--mask", "10.0.0.1", "--reason", "x"],
+    env(),
+  );
+  assert.equal(malformed.code, 2, malformed.stderr);
+  assert.ok(!malformed.stderr.includes("10.0.0.1"), "a malformed mask is not echoed");
+
+  // A sealed value copied onto another mask does not open there (additional data binds it).
+  const other = h.mask("device_id", (data[6] as Login).device_id);
+  await pool.query(
+    `UPDATE etl.pii_vault SET sealed = (SELECT sealed FROM etl.pii_vault WHERE mask = $1)
+      WHERE field = 'device_id' AND mask = $2`,
+    [mask, other],
+  );
+  const moved = await runCli(
+    ["reveal", "--field", "device_id", "--mask", other, "--reason", "tamper check"],
+    env(),
+  );
+  assert.equal(moved.code, 1, moved.stderr);
+  assert.match(moved.stderr, /does not open with its own key/);
+  assert.equal(moved.stdout, "");
+
+  const trail = await runCli(["reveal-audit", "--json"], { DATABASE_URL: env().DATABASE_URL });
+  assert.equal(trail.code, 0, trail.stderr);
+  const records = JSON.parse(trail.stdout) as { action: string; counts: { outcome: string } }[];
+  assert.deepEqual(
+    records.map((r) => r.counts.outcome),
+    ["damaged", "unknown", "other-key", "revealed", "revealed"],
+    "every attempt that reached the vault is audited, newest first",
+  );
+
+  // A run without the vault key on a database that keeps one loads nothing.
+  const queueLeft = await h.createQueue();
+  await h.send(queueLeft.url, [
+    body({ user_id: "late", ip: "10.1.1.1", device_id: "999-99-9999" }),
+  ]);
+  const without = await runCli(["run"], h.env(env().DATABASE_URL, queueLeft.name));
+  assert.equal(without.code, 2, without.stderr);
+  assert.match(without.stderr, /keeps a PII vault/);
+  assert.deepEqual(await h.depth(queueLeft.url), { visible: 1, inFlight: 0 });
+
+  const sameKey = await runCli(["run"], env({ PII_VAULT_KEY: h.key }));
+  assert.equal(sameKey.code, 2, sameKey.stderr);
+  assert.match(sameKey.stderr, /PII_VAULT_KEY is the same as PII_HASH_KEY/);
+
+  // Nothing readable anywhere: every table, and every command's logs.
+  const raw = data.flatMap((d) => [d.ip, d.device_id]);
+  assertNoRaw(await dumpAllText(pool), raw, "the database");
+  for (const result of [unknown, moved, trail, without]) {
+    assertNoRaw(result.stdout + result.stderr, raw, "command output");
+  }
+  assertNoRaw(shown.stderr, raw, "reveal's log");
+});
+
+test("forget erases exactly one user's rows and the vault entries no other row uses, audited, in one transaction", async () => {
+  const shared = { ip: "192.0.2.1", device_id: "111-11-1111" };
+  const data: Login[] = [
+    { user_id: "leaver", ip: shared.ip, device_id: "222-22-2222" },
+    { user_id: "leaver", ip: "192.0.2.2", device_id: "222-22-2222" },
+    { user_id: "leaver", ip: "192.0.2.3", device_id: shared.device_id },
+    { user_id: "stayer", ip: shared.ip, device_id: shared.device_id },
+    { user_id: "stayer", ip: "192.0.2.9", device_id: "333-33-3333" },
+  ];
+  const vaultKey = newKey();
+  const { pool, env } = await setup(vaultKey, data);
+  const before = await pool.query(
+    "SELECT * FROM user_logins WHERE user_id = 'stayer' ORDER BY masked_ip",
+  );
+
+  const forget = await runCli(
+    ["forget", "--user-id", "leaver", "--reason", "GDPR request 118", "--actor", "dpo"],
+    { DATABASE_URL: env().DATABASE_URL },
+  );
+  assert.equal(forget.code, 0, forget.stderr);
+  assert.match(forget.stdout, /erased 3 rows and 3 vault entries/);
+  assert.equal(
+    (await pool.query("SELECT 1 FROM user_logins WHERE user_id = 'leaver'")).rows.length,
+    0,
+  );
+  const after = await pool.query(
+    "SELECT * FROM user_logins WHERE user_id = 'stayer' ORDER BY masked_ip",
+  );
+  assert.deepEqual(after.rows, before.rows, "the other user's rows are untouched");
+  const left = await pool.query<{ field: string; mask: string }>(
+    "SELECT field, mask FROM etl.pii_vault ORDER BY field, mask",
+  );
+  const expected = [
+    { field: "device_id", mask: h.mask("device_id", shared.device_id) },
+    { field: "device_id", mask: h.mask("device_id", "333-33-3333") },
+    { field: "ip", mask: h.mask("ip", shared.ip) },
+    { field: "ip", mask: h.mask("ip", "192.0.2.9") },
+  ].sort((a, b) => (a.field + a.mask).localeCompare(b.field + b.mask));
+  assert.deepEqual(left.rows, expected, "only the entries the leaver alone used are gone");
+
+  const gone = await runCli(
+    [
+      "reveal",
+      "--field",
+      "device_id",
+      "--mask",
+      h.mask("device_id", "222-22-2222"),
+      "--reason",
+      "after erasure",
+    ],
+    env(),
+  );
+  assert.equal(gone.code, 1, "an erased user's mask opens for nobody");
+  const stillShared = await runCli(
+    ["reveal", "--field", "ip", "--mask", h.mask("ip", shared.ip), "--reason", "the stayer's ip"],
+    env(),
+  );
+  assert.equal(stillShared.stdout, `${shared.ip}\n`);
+
+  const audit = await pool.query(
+    "SELECT actor, reason, counts FROM etl.pii_audit WHERE action = 'forget'",
+  );
+  assert.deepEqual(audit.rows, [
+    { actor: "dpo", reason: "GDPR request 118", counts: { rows: 3, vaultEntries: 3 } },
+  ]);
+  assert.ok(!(await dumpAllText(pool)).includes("leaver"), "the erased user id is kept nowhere");
+
+  const nobody = await runCli(["forget", "--user-id", "nobody", "--reason", "request 119"], {
+    DATABASE_URL: env().DATABASE_URL,
+  });
+  assert.equal(nobody.code, 0, nobody.stderr);
+  assert.match(nobody.stdout, /nothing erased/);
+  const noReason = await runCli(["forget", "--user-id", "stayer"], {
+    DATABASE_URL: env().DATABASE_URL,
+  });
+  assert.equal(noReason.code, 2);
+  assert.equal((await pool.query("SELECT 1 FROM user_logins")).rows.length, 2);
+});
+
+test("rotate-key --remask keeps the groups and the number of distinct masks, survives SIGKILL mid-way and finishes on rerun", async () => {
+  const vaultKey = newKey();
+  const data = logins(120, "rm");
+  const { pool, env, queue } = await setup(vaultKey, data);
+  const groupsBefore = await deviceGroups(pool);
+  const distinctBefore = await pool.query(
+    "SELECT count(DISTINCT masked_ip)::int AS ips, count(DISTINCT masked_device_id)::int AS devices FROM user_logins",
+  );
+
+  const rotated = newKey();
+  const killed = await runCli(
+    ["rotate-key", "--remask", "--batch-size", "5", "--reason", "yearly rotation"],
+    { ...env({ PII_HASH_KEY: rotated, LOGIN_ETL_TEST_PAUSE_AT: "after_rotation_batch" }) },
+    {
+      nodeArgs: ["--import", FAULT_HOOKS],
+      when: { pattern: /paused at after_rotation_batch/, act: (child) => child.kill("SIGKILL") },
+    },
+  );
+  assert.equal(killed.signal, "SIGKILL", killed.stderr);
+  const mid = await pool.query<{ hash_key: string; n: number }>(
+    "SELECT hash_key, count(*)::int AS n FROM etl.pii_vault GROUP BY hash_key ORDER BY n",
+  );
+  assert.equal(mid.rows.length, 2, "killed half way: entries under both keys");
+  assert.equal(mid.rows[0]?.n, 5, "one batch committed");
+
+  // Runs keep loading meanwhile: the new key runs (the epoch changed), the old one does not.
+  const more = logins(30, "rm");
+  await h.send(queue.url, more.map(body));
+  const old = await runCli(["run"], env());
+  assert.equal(old.code, 2, old.stderr);
+  const fresh = await runCli(["run"], env({ PII_HASH_KEY: rotated }));
+  assert.equal(fresh.code, 0, fresh.stderr);
+
+  const rerun = await runCli(
+    ["rotate-key", "--remask", "--batch-size", "5", "--reason", "yearly rotation"],
+    env({ PII_HASH_KEY: rotated }),
+  );
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stdout, /already the current one/);
+  assert.match(rerun.stdout, /every row's masks are the current key's/);
+
+  // Every mask is now the new key's, computed independently; the groups are the same.
+  const all = [...data, ...more];
+  const rows = await pool.query<{ user_id: string; masked_ip: string; masked_device_id: string }>(
+    "SELECT user_id, masked_ip, masked_device_id FROM user_logins",
+  );
+  assert.equal(rows.rows.length, all.length);
+  const newIps = new Set(all.map((d) => maskWith(rotated, "ip", d.ip)));
+  const newDevices = new Set(all.map((d) => maskWith(rotated, "device_id", d.device_id)));
+  for (const r of rows.rows) {
+    assert.ok(newIps.has(r.masked_ip), "every ip mask is the new key's");
+    assert.ok(newDevices.has(r.masked_device_id), "every device mask is the new key's");
+  }
+  const distinctAfter = await pool.query(
+    "SELECT count(DISTINCT masked_ip)::int AS ips, count(DISTINCT masked_device_id)::int AS devices FROM user_logins",
+  );
+  assert.deepEqual(distinctAfter.rows, distinctBefore.rows, "the new rows used known values only");
+  const groupsAfter = await deviceGroups(pool);
+  assert.equal(groupsAfter.length, groupsBefore.length);
+  const originalDates = await pool.query<{ d: string }>(
+    "SELECT DISTINCT create_date::text AS d FROM user_logins",
+  );
+  assert.equal(originalDates.rows.length, 1, "one day: the groups compare by user");
+  const byUsers = (groups: string[]) =>
+    groups.map((g) => [...new Set(g.split(",").map((x) => x.split("/")[0]))].join(",")).sort();
+  assert.deepEqual(
+    byUsers(groupsAfter),
+    byUsers(groupsBefore),
+    "GROUP BY masked_device_id: same groups",
+  );
+  const vaultKeys = await pool.query("SELECT DISTINCT hash_key FROM etl.pii_vault");
+  assert.equal(vaultKeys.rows.length, 1);
+
+  const reveal = await runCli(
+    [
+      "reveal",
+      "--field",
+      "device_id",
+      "--mask",
+      maskWith(rotated, "device_id", (data[0] as Login).device_id),
+      "--reason",
+      "after re-mask",
+    ],
+    env(),
+  );
+  assert.equal(reveal.stdout, `${(data[0] as Login).device_id}\n`);
+  const audit = await pool.query<{ counts: { finished: boolean; entries: number } }>(
+    "SELECT counts FROM etl.pii_audit WHERE action = 'remask' ORDER BY audit_id",
+  );
+  assert.deepEqual(
+    audit.rows.map((r) => r.counts.finished),
+    [false, true],
+    "the killed re-mask is audited with what it did, the rerun as finished",
+  );
+  assert.equal(audit.rows[0]?.counts.entries, 5);
+  assertNoRaw(
+    await dumpAllText(pool),
+    all.flatMap((d) => [d.ip, d.device_id]),
+    "the database",
+  );
+});
+
+test("rotate-vault-key seals the vault again in batches, survives SIGKILL, and then only the new key reveals", async () => {
+  const oldKey = newKey();
+  const data = logins(60, "vk");
+  const { pool, env } = await setup(oldKey, data);
+  const total = (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.pii_vault"))
+    .rows[0]?.n;
+  const rotated = newKey();
+  const rotateEnv = env({ PII_VAULT_KEY: rotated, PII_VAULT_KEY_PREVIOUS: oldKey });
+
+  const noPrevious = await runCli(
+    ["rotate-vault-key", "--reason", "x"],
+    env({ PII_VAULT_KEY: rotated }),
+  );
+  assert.equal(noPrevious.code, 2, noPrevious.stderr);
+  assert.match(noPrevious.stderr, /PII_VAULT_KEY_PREVIOUS/);
+
+  const killed = await runCli(
+    ["rotate-vault-key", "--batch-size", "7", "--reason", "custodian left"],
+    { ...rotateEnv, LOGIN_ETL_TEST_PAUSE_AT: "after_rotation_batch" },
+    {
+      nodeArgs: ["--import", FAULT_HOOKS],
+      when: { pattern: /paused at after_rotation_batch/, act: (child) => child.kill("SIGKILL") },
+    },
+  );
+  assert.equal(killed.signal, "SIGKILL", killed.stderr);
+  const mid = await pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM etl.pii_vault GROUP BY vault_key ORDER BY n",
+  );
+  assert.deepEqual(
+    mid.rows.map((r) => r.n),
+    [7, (total ?? 0) - 7],
+  );
+
+  // Half way, both keys reveal (with the previous key given); a run with the old key is refused.
+  const oldRun = await runCli(["run"], env());
+  assert.equal(oldRun.code, 2, oldRun.stderr);
+  const rerun = await runCli(
+    ["rotate-vault-key", "--batch-size", "7", "--reason", "custodian left"],
+    rotateEnv,
+  );
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.match(rerun.stdout, /already the current one/);
+  const sealedUnder = await pool.query("SELECT DISTINCT vault_key FROM etl.pii_vault");
+  assert.equal(sealedUnder.rows.length, 1);
+
+  const target = data[3] as Login;
+  const mask = h.mask("ip", target.ip);
+  const withNew = await runCli(
+    ["reveal", "--field", "ip", "--mask", mask, "--reason", "r"],
+    env({ PII_VAULT_KEY: rotated }),
+  );
+  assert.equal(withNew.stdout, `${target.ip}\n`, withNew.stderr);
+  const withOld = await runCli(["reveal", "--field", "ip", "--mask", mask, "--reason", "r"], env());
+  assert.equal(withOld.code, 2, "the old key opens nothing any more");
+  const audit = await pool.query<{ counts: { finished: boolean; entries: number } }>(
+    "SELECT counts FROM etl.pii_audit WHERE action = 'rotate-vault-key' ORDER BY audit_id",
+  );
+  assert.deepEqual(
+    audit.rows.map((r) => [r.counts.finished, r.counts.entries]),
+    [
+      [false, 7],
+      [true, (total ?? 0) - 7],
+    ],
+  );
+});
+
+test("without a vault, rotate-key --remask is refused and a plain rotation says masks do not compare", async () => {
+  const { url } = await h.freshDatabase();
+  const queue = await h.createQueue();
+  await h.send(queue.url, [body({ user_id: "u", ip: "10.0.0.1", device_id: "123-45-6789" })]);
+  assert.equal((await runCli(["run"], h.env(url, queue.name))).code, 0);
+  const remask = await runCli(
+    ["rotate-key", "--remask", "--reason", "x"],
+    h.env(url, queue.name, { PII_HASH_KEY: newKey() }),
+  );
+  assert.equal(remask.code, 2, remask.stderr);
+  assert.match(remask.stderr, /--remask needs the PII vault \(PII_VAULT_KEY\)/);
+  const plain = await runCli(
+    ["rotate-key", "--reason", "x"],
+    h.env(url, queue.name, { PII_HASH_KEY: newKey() }),
+  );
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stdout, /do not compare/);
+});
+
+test("a run still going with the old key stops at its next batch once the key is rotated; nothing loads under the old key after", async () => {
+  const vaultKey = newKey();
+  const first = logins(20, "live");
+  const { pool, env, queue } = await setup(vaultKey, first);
+  const later = logins(60, "live").slice(20);
+  await h.send(queue.url, later.map(body));
+
+  let committed: () => void = () => {};
+  const firstCommit = new Promise<void>((resolve) => {
+    committed = resolve;
+  });
+  const running = runCli(
+    ["run"],
+    env({
+      ETL_BATCH_SIZE: "5",
+      ETL_CONCURRENCY: "1",
+      ETL_VISIBILITY_TIMEOUT: "5",
+      LOGIN_ETL_TEST_SLOW_MS: "400",
+    }),
+    {
+      nodeArgs: ["--import", FAULT_HOOKS],
+      when: { pattern: /reached after_commit/, act: () => committed() },
+    },
+  );
+  await firstCommit;
+  const rotated = newKey();
+  const rotate = await runCli(
+    ["rotate-key", "--remask", "--reason", "rotated under load"],
+    env({ PII_HASH_KEY: rotated }),
+  );
+  assert.equal(rotate.code, 0, rotate.stderr);
+  const old = await running;
+  assert.equal(old.code, 2, old.stderr);
+  assert.match(old.stderr, /rotated while this process was running/);
+
+  // What it received and did not commit returns after its visibility timeout (5 s).
+  await new Promise((resolve) => setTimeout(resolve, 6_000));
+  const rest = await runCli(["run"], env({ PII_HASH_KEY: rotated }));
+  assert.equal(rest.code, 0, rest.stderr);
+  const rows = await pool.query<{ masked_ip: string; masked_device_id: string }>(
+    "SELECT masked_ip, masked_device_id FROM user_logins",
+  );
+  const all = [...first, ...later];
+  assert.equal(rows.rows.length, all.length, "every message loaded exactly once");
+  const newDevices = new Set(all.map((d) => maskWith(rotated, "device_id", d.device_id)));
+  const newIps = new Set(all.map((d) => maskWith(rotated, "ip", d.ip)));
+  for (const r of rows.rows) {
+    assert.ok(newDevices.has(r.masked_device_id) && newIps.has(r.masked_ip), "no old mask is left");
+  }
+});
