@@ -78,7 +78,6 @@ WITH claimed AS (
   ON CONFLICT (message_id) DO NOTHING
   RETURNING reason
 ), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, "logins")}
-  RETURNING 1
 )
 SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT count(*) FROM logins)::int AS inserted,

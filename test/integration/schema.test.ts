@@ -2,6 +2,7 @@
 // DDL and takes no lock that waits behind another run's open batch, and the whole pipeline works
 // under a role granted exactly what the README lists.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import pg from "pg";
@@ -191,10 +192,23 @@ test("the whole pipeline runs under a role granted exactly what the README lists
   assert.equal(prune.code, 0, prune.stderr);
   assert.match(prune.stdout, /deleted 0 ledger row/);
 
+  // With the PII vault: the first use records the vault key, a value seen again takes the
+  // ON CONFLICT path; the role adds entries but cannot read a sealed value back.
+  const vaultEnv = { ...env, PII_VAULT_KEY: randomBytes(32).toString("hex") };
+  for (const user of ["vault-1", "vault-2"]) {
+    await h.send(queue.url, [VALID.replace(/"user_id":"[^"]*"/, `"user_id":"${user}"`)]);
+    const vaultRun = await runCli(["run"], vaultEnv);
+    assert.equal(vaultRun.code, 0, vaultRun.stderr);
+  }
+  const vaulted = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.pii_vault");
+  assert.equal(vaulted.rows[0]?.n, 2, "one ip and one device id");
+
   // Nothing beyond the grants: the role cannot create, alter or drop.
   const asRunner = new pg.Client({ connectionString: runner.url });
   await asRunner.connect();
   try {
+    await assert.rejects(asRunner.query("SELECT sealed FROM etl.pii_vault"), { code: "42501" });
+    await assert.rejects(asRunner.query("SELECT * FROM etl.pii_audit"), { code: "42501" });
     await assert.rejects(asRunner.query("CREATE TABLE public.x (a int)"), { code: "42501" });
     await assert.rejects(asRunner.query("DROP TABLE etl.runs"), { code: "42501" });
   } finally {
