@@ -1,0 +1,89 @@
+// The PII vault's sealing: bound to field and mask, deterministic per (field, mask), opens only
+// under its own key; and the configuration rules for PII_VAULT_KEY.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { test } from "node:test";
+import { loadConfig } from "../../src/config.js";
+import { ConfigError } from "../../src/errors.js";
+import { createVaultCipher } from "../../src/sink/vault-cipher.js";
+
+const KEY = randomBytes(32);
+const cipher = createVaultCipher(KEY);
+const MASK = "a".repeat(64);
+
+test("a value opens under its own field and mask, exactly as sealed (UTF-8 too)", () => {
+  for (const value of ["10.0.0.1", "2001:db8::1", "593-47-5928", "ünïcødé-😀"]) {
+    assert.equal(cipher.open("device_id", MASK, cipher.seal("device_id", MASK, value)), value);
+  }
+});
+
+test("a sealed value moved to another mask or field, or opened with another key, does not open", () => {
+  const sealed = cipher.seal("ip", MASK, "10.0.0.1");
+  assert.equal(cipher.open("ip", "b".repeat(64), sealed), null);
+  assert.equal(cipher.open("device_id", MASK, sealed), null);
+  assert.equal(createVaultCipher(randomBytes(32)).open("ip", MASK, sealed), null);
+  const damaged = Buffer.from(sealed);
+  damaged[damaged.length - 1] = (damaged[damaged.length - 1] ?? 0) ^ 1;
+  assert.equal(cipher.open("ip", MASK, damaged), null);
+  assert.equal(cipher.open("ip", MASK, Buffer.concat([Buffer.of(2), sealed.subarray(1)])), null);
+  assert.equal(cipher.open("ip", MASK, Buffer.alloc(10)), null);
+});
+
+test("the nonce is derived from field and mask: the same entry seals the same, another entry differently", () => {
+  const a = cipher.seal("ip", MASK, "10.0.0.1");
+  assert.deepEqual(cipher.seal("ip", MASK, "10.0.0.1"), a, "a re-sent value seals identically");
+  const b = cipher.seal("ip", "b".repeat(64), "10.0.0.1");
+  assert.notDeepEqual(a.subarray(1, 13), b.subarray(1, 13), "another mask, another nonce");
+  const c = createVaultCipher(randomBytes(32)).seal("ip", MASK, "10.0.0.1");
+  assert.notDeepEqual(a.subarray(1, 13), c.subarray(1, 13), "another key, another nonce");
+  assert.ok(!a.includes(Buffer.from("10.0.0.1")), "the value is not in the ciphertext");
+});
+
+test("PII_VAULT_KEY: read only for commands that take it, never the hash key, the previous key not the same", () => {
+  const hash = randomBytes(32).toString("hex");
+  const vault = randomBytes(32).toString("hex");
+  const env = { PII_HASH_KEY: hash, PII_VAULT_KEY: vault };
+  assert.equal(loadConfig({}, env, { requireKey: true }).piiVaultKey, undefined, "not asked for");
+  assert.deepEqual(
+    loadConfig({}, env, { requireKey: true, vaultKey: "optional" }).piiVaultKey,
+    Buffer.from(vault),
+  );
+  assert.equal(
+    loadConfig({}, { PII_HASH_KEY: hash }, { requireKey: true, vaultKey: "optional" }).piiVaultKey,
+    undefined,
+    "optional and unset: the vault is off",
+  );
+  assert.throws(
+    () => loadConfig({}, { PII_HASH_KEY: hash }, { requireKey: false, vaultKey: "required" }),
+    (err: unknown) => err instanceof ConfigError && /PII_VAULT_KEY is not set/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        {},
+        { PII_HASH_KEY: hash, PII_VAULT_KEY: hash },
+        { requireKey: true, vaultKey: "optional" },
+      ),
+    /PII_VAULT_KEY is the same as PII_HASH_KEY/,
+  );
+  assert.throws(
+    () =>
+      loadConfig(
+        {},
+        { PII_VAULT_KEY: vault, PII_VAULT_KEY_PREVIOUS: vault },
+        { requireKey: false, vaultKey: "required" },
+      ),
+    /PII_VAULT_KEY_PREVIOUS is the same as PII_VAULT_KEY/,
+  );
+  assert.throws(
+    () =>
+      loadConfig({}, { PII_VAULT_KEY: `${vault}\n` }, { requireKey: false, vaultKey: "required" }),
+    /PII_VAULT_KEY starts or ends with whitespace/,
+  );
+  for (const weak of ["short", "0123456789abcdef".repeat(4)]) {
+    assert.throws(
+      () => loadConfig({}, { PII_VAULT_KEY: weak }, { requireKey: false, vaultKey: "required" }),
+      /PII_VAULT_KEY/,
+    );
+  }
+});
