@@ -5,7 +5,7 @@ import { defineCommand } from "../command-spec.js";
 import type { Config } from "../config.js";
 import { describeError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { type KeyEpoch, listKeyEpochs } from "../sink/key-epochs.js";
+import { currentKeyEpoch, type KeyEpoch, listKeyEpochs } from "../sink/key-epochs.js";
 import { countLoginRows } from "../sink/login-stats.js";
 import { versionOf } from "../sink/migrations/index.js";
 import { countRejectedByReason } from "../sink/rejected-store.js";
@@ -32,6 +32,8 @@ interface DatabaseStatus {
   lastRun: RecordedRun | undefined;
   /** Which key fingerprint made the masks since when (etl rotate-key adds one); oldest first. */
   keyEpochs: KeyEpoch[];
+  /** The PII vault's current key epoch; undefined while the vault is off. */
+  vault: KeyEpoch | undefined;
 }
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -59,6 +61,7 @@ async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
       rejected: [],
       lastRun: undefined,
       keyEpochs: [],
+      vault: undefined,
     };
   }
   return {
@@ -68,6 +71,7 @@ async function databaseStatus(pool: Pool): Promise<DatabaseStatus> {
     rejected: await countRejectedByReason(pool),
     lastRun: await lastRun(pool),
     keyEpochs: state.applied.includes(versionOf("key-epochs")) ? await listKeyEpochs(pool) : [],
+    vault: await currentKeyEpoch(pool, "vault"),
   };
 }
 
@@ -120,7 +124,7 @@ function queueLines(queue: Outcome<QueueInfo>): string[] {
 
 function databaseLines(database: Outcome<DatabaseStatus>): string[] {
   if (!database.ok) return ["database: unreachable", `  ${database.error}`];
-  const { schema, initialised, rowsLoaded, rejected, lastRun, keyEpochs } = database.value;
+  const { schema, initialised, rowsLoaded, rejected, lastRun, keyEpochs, vault } = database.value;
   if (!initialised) {
     return [
       "database",
@@ -156,6 +160,11 @@ function databaseLines(database: Outcome<DatabaseStatus>): string[] {
       ? `  key                   fingerprint ${current.fingerprint} since ${current.startedAt.toISOString()} ` +
           `(epoch ${current.epoch}${keyEpochs.length > 1 ? `; masks before that do not compare with later ones` : ""})`
       : "  key                   none recorded yet (the first run records its fingerprint)",
+  );
+  lines.push(
+    vault
+      ? `  PII vault             on: vault key ${vault.fingerprint} since ${vault.startedAt.toISOString()} (epoch ${vault.epoch})`
+      : "  PII vault             off (PII_VAULT_KEY not used yet)",
   );
   return lines;
 }

@@ -191,6 +191,10 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
     "every attempt that reached the vault is audited, newest first",
   );
 
+  const status = await runCli(["status"], env());
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /PII vault\s+on: vault key [0-9a-f]{16} since /);
+
   // A run without the vault key on a database that keeps one loads nothing.
   const queueLeft = await h.createQueue();
   await h.send(queueLeft.url, [
