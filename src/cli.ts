@@ -129,7 +129,7 @@ async function define(cmd: Command, spec: CommandSpec): Promise<void> {
         if (typeof value === "string") given[setting] = value;
       }
       const config = loadConfig(given, process.env, {
-        requireKey: spec.requireKey === true,
+        requireKey: spec.requireKey ?? false,
         ...(spec.vaultKey ? { vaultKey: spec.vaultKey } : {}),
         groups: spec.settings,
         ...(spec.defaults ? { defaults: spec.defaults } : {}),

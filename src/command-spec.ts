@@ -42,8 +42,8 @@ export interface CommandContext<F extends Flags> {
 export interface CommandSpec<F extends Flags = Flags> {
   /** Setting groups (src/config.ts) this command takes as flags and environment variables. */
   settings: readonly SettingGroup[];
-  /** Commands that mask need PII_HASH_KEY; the others never read it. */
-  requireKey?: boolean;
+  /** Commands that mask need PII_HASH_KEY; "optional": used when set (forget); others never read it. */
+  requireKey?: boolean | "optional";
   /** Commands that write rows take PII_VAULT_KEY when set; those that read the vault need it. */
   vaultKey?: "optional" | "required";
   /** This command's own defaults for settings (the demo logs less). */

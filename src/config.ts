@@ -281,7 +281,7 @@ export function settingsOf(groups: readonly SettingGroup[]): SettingName[] {
 
 export interface LoadOptions {
   /** Commands that mask (run, demo, replay) need the key; the others never read it. */
-  requireKey: boolean;
+  requireKey: boolean | "optional";
   /**
    * PII_VAULT_KEY (and PII_VAULT_KEY_PREVIOUS): "optional" for commands that write rows (the vault
    * is on when it is set), "required" for those that read the vault; otherwise never read.
@@ -324,7 +324,9 @@ export function loadConfig(
     }
     values[name] = parsed.output;
   }
-  const piiHashKey = options.requireKey ? parseKey(env[KEY_ENV], KEY_ENV) : undefined;
+  const wantsHash =
+    options.requireKey === true || (options.requireKey === "optional" && env[KEY_ENV]);
+  const piiHashKey = wantsHash ? parseKey(env[KEY_ENV], KEY_ENV) : undefined;
   const wantsVault = options.vaultKey === "required" || (options.vaultKey && env[VAULT_KEY_ENV]);
   const piiVaultKey = wantsVault ? parseKey(env[VAULT_KEY_ENV], VAULT_KEY_ENV) : undefined;
   const previousVaultKey =

@@ -119,6 +119,23 @@ ${insertVaultSql(1, "loaded")}`;
 const DEFAULT_CHUNK_SIZE = 500;
 const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
 
+/** The next chunk of sealed bodies after `after` (by message id), bounded by count and bytes. */
+export function readSealedChunk(
+  db: Pool | PoolClient,
+  after: string,
+  options: { reason?: string | undefined; chunkSize?: number; chunkBytes?: number } = {},
+) {
+  return db.query<{ message_id: string; body_sealed: Buffer; sent_ms: number | null }>(
+    READ_CHUNK_SQL,
+    [
+      options.reason ?? null,
+      after,
+      options.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
+    ],
+  );
+}
+
 /** One rejected message after the current transform: a row to load, or still rejected. */
 type Replayed =
   | { id: string; kind: "row"; row: LoginRow; originals: Originals }
@@ -141,16 +158,7 @@ export async function replayRejected(
   const outcome: ReplayOutcome = { examined: 0, loaded: 0, stillRejected: {}, undecryptable: 0 };
   let after = "";
   for (;;) {
-    const chunk = await pool.query<{
-      message_id: string;
-      body_sealed: Buffer;
-      sent_ms: number | null;
-    }>(READ_CHUNK_SQL, [
-      options.reason ?? null,
-      after,
-      options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      options.chunkBytes ?? DEFAULT_CHUNK_BYTES,
-    ]);
+    const chunk = await readSealedChunk(pool, after, options);
     const last = chunk.rows.at(-1);
     if (!last) return outcome;
     after = last.message_id;

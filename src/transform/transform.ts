@@ -64,6 +64,24 @@ export function describeShape(value: string | number): string {
   return `a string of ${length} characters${has.length > 0 ? `: ${has.join(", ")}` : ""}`;
 }
 
+/**
+ * The user_id a body names, read the way the transform reads it (top level or flattened,
+ * `{"user":{"id":…}}`), or undefined: for erasure, which must find a user's rejected messages
+ * whatever else is wrong with them.
+ */
+export function userIdOf(body: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!isJsonObject(parsed)) return undefined;
+  const flat = flatten(parsed);
+  const id = flat.ok ? flat.fields.get("user_id") : parsed.user_id;
+  return typeof id === "string" ? id : undefined;
+}
+
 /** Longest dropped-field name kept for the run summary (names come from producers). */
 const DROPPED_NAME_MAX = 64;
 /** A part of a dropped field's name is kept only if it is a plain word of at most this length. */

@@ -228,17 +228,40 @@ test("forget erases exactly one user's rows and the vault entries no other row u
     { user_id: "stayer", ip: "192.0.2.9", device_id: "333-33-3333" },
   ];
   const vaultKey = newKey();
-  const { pool, env } = await setup(vaultKey, data);
+  const { pool, env, queue } = await setup(vaultKey, data);
+  // Rejected messages of both users (an app_version that does not encode): sealed originals.
+  const bad = (user: string) =>
+    JSON.stringify({
+      user: { id: user },
+      ip: "192.0.2.77",
+      device_id: "777-77-7777",
+      app_version: "2.x",
+    });
+  await h.send(queue.url, [bad("leaver"), bad("stayer")]);
+  assert.equal((await runCli(["run"], env())).code, 0);
+  assert.equal((await pool.query("SELECT 1 FROM etl.rejected_messages")).rows.length, 2);
   const before = await pool.query(
     "SELECT * FROM user_logins WHERE user_id = 'stayer' ORDER BY masked_ip",
   );
 
   const forget = await runCli(
     ["forget", "--user-id", "leaver", "--reason", "GDPR request 118", "--actor", "dpo"],
-    { DATABASE_URL: env().DATABASE_URL },
+    { DATABASE_URL: env().DATABASE_URL, PII_HASH_KEY: h.key },
   );
   assert.equal(forget.code, 0, forget.stderr);
-  assert.match(forget.stdout, /erased 3 rows and 3 vault entries/);
+  assert.match(
+    forget.stdout,
+    /erased 3 rows, 3 vault entries no other row uses and 1 rejected messages/,
+  );
+  const rejectedLeft = await pool.query<{ payload: string }>(
+    "SELECT payload FROM etl.rejected_messages",
+  );
+  assert.equal(rejectedLeft.rows.length, 1);
+  assert.match(
+    rejectedLeft.rows[0]?.payload ?? "",
+    /stayer/,
+    "only the leaver's rejected message is gone",
+  );
   assert.equal(
     (await pool.query("SELECT 1 FROM user_logins WHERE user_id = 'leaver'")).rows.length,
     0,
@@ -281,7 +304,11 @@ test("forget erases exactly one user's rows and the vault entries no other row u
     "SELECT actor, reason, counts FROM etl.pii_audit WHERE action = 'forget'",
   );
   assert.deepEqual(audit.rows, [
-    { actor: "dpo", reason: "GDPR request 118", counts: { rows: 3, vaultEntries: 3 } },
+    {
+      actor: "dpo",
+      reason: "GDPR request 118",
+      counts: { rows: 3, vaultEntries: 3, rejectedMessages: 1, rejectedUnopened: 0 },
+    },
   ]);
   assert.ok(!(await dumpAllText(pool)).includes("leaver"), "the erased user id is kept nowhere");
 
@@ -290,6 +317,7 @@ test("forget erases exactly one user's rows and the vault entries no other row u
   });
   assert.equal(nobody.code, 0, nobody.stderr);
   assert.match(nobody.stdout, /nothing erased/);
+  assert.match(nobody.stdout, /rejected messages were not searched: set PII_HASH_KEY/);
   const noReason = await runCli(["forget", "--user-id", "stayer"], {
     DATABASE_URL: env().DATABASE_URL,
   });
