@@ -1,5 +1,6 @@
 // `npm run bench`: login-etl against the raw-drain ceiling and the common sqs-consumer approach,
-// then scaling under latency, memory on a deep queue, start-up time and a CPU profile.
+// then scaling under latency, the PII vault's cost, memory on a deep queue, start-up time and a
+// CPU profile.
 // Every contender and service runs in a process of its own; see bench/README.md.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -19,6 +20,7 @@ import { profileSection } from "./sections/profile.js";
 import { scaleOutSection } from "./sections/scale-out.js";
 import { scalingSection } from "./sections/scaling.js";
 import { startupSection } from "./sections/startup.js";
+import { vaultSection } from "./sections/vault.js";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -92,6 +94,13 @@ async function main(options: BenchOptions): Promise<void> {
           `etl run processes at once, +${options.latencyMs} ms per request`,
       );
       sections.scaleOut = await scaleOutSection(ctx, options, log);
+    }
+    if (options.vault && options.only.includes("etl")) {
+      log(
+        `PII vault: ${options.vaultMessages} messages, etl run without/with PII_VAULT_KEY, ` +
+          `${options.vaultRounds} rounds`,
+      );
+      sections.vault = await vaultSection(ctx, options, log);
     }
     if (options.memory && options.only.includes("etl")) {
       log(`memory: ${options.memoryMessages} messages`);

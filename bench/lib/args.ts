@@ -20,6 +20,9 @@ export interface BenchOptions {
   scaleOutMessages: number;
   scaleOutProcesses: number[];
   scaleOutConcurrencies: number[];
+  vault: boolean;
+  vaultMessages: number;
+  vaultRounds: number;
   memory: boolean;
   memoryMessages: number;
   hostileMessages: number;
@@ -45,6 +48,9 @@ export const USAGE = `npm run bench -- [options]
   --scale-out-processes LIST  concurrent etl run processes (default 1,2,4)
   --scale-out-concurrencies LIST  --concurrency of each of them (default 2,8: latency-bound, and
                           the default)
+  --skip-vault            skip etl run with the PII vault on vs off (PII_VAULT_KEY set or not)
+  --vault-messages N      messages per vault run (default 20000)
+  --vault-rounds N        off/on pairs; the table shows medians (default 5)
   --skip-memory           skip peak RSS of etl run on a deep queue
   --memory-messages N     default 200000
   --hostile-messages N    256 KiB bodies that grow nine-fold under masking, run with the
@@ -86,6 +92,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
       "scale-out-messages": { type: "string" },
       "scale-out-processes": { type: "string" },
       "scale-out-concurrencies": { type: "string" },
+      "skip-vault": { type: "boolean" },
+      "vault-messages": { type: "string" },
+      "vault-rounds": { type: "string" },
       "skip-memory": { type: "boolean" },
       "memory-messages": { type: "string" },
       "hostile-messages": { type: "string" },
@@ -131,6 +140,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions | "help" {
     scaleOutConcurrencies: (list(values["scale-out-concurrencies"]) ?? ["2", "8"]).map((c) =>
       positive("scale-out-concurrencies", c, 1),
     ),
+    vault: !values["skip-vault"],
+    vaultMessages: positive("vault-messages", values["vault-messages"], 20_000),
+    vaultRounds: positive("vault-rounds", values["vault-rounds"], 5),
     memory: !values["skip-memory"],
     memoryMessages: positive("memory-messages", values["memory-messages"], 200_000),
     hostileMessages: positive("hostile-messages", values["hostile-messages"], 1_000),

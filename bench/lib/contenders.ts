@@ -27,6 +27,8 @@ export interface ContenderOptions {
   etlArgs?: string[];
   /** node flags for login-etl only, e.g. ["--max-old-space-size=256"]. */
   etlNodeArgs?: string[];
+  /** Extra environment for login-etl only, e.g. { PII_VAULT_KEY } to turn the vault on. */
+  etlEnv?: NodeJS.ProcessEnv;
   /** node flags for the contender process, e.g. ["--cpu-prof", "--cpu-prof-dir=..."]. */
   nodeOptions?: string[];
 }
@@ -79,6 +81,7 @@ export function contenderSpec(
         {
           SQS_QUEUE_NAME: target.queueName,
           ETL_WAIT_TIME_SECONDS: String(WAIT_TIME_SECONDS),
+          ...options.etlEnv,
         },
       );
   }

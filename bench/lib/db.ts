@@ -60,3 +60,35 @@ export async function counts(url: string): Promise<Counts> {
     await client.end();
   }
 }
+
+export interface VaultStats {
+  /** Rows in etl.pii_vault: one per distinct (field, mask) the run sealed. */
+  rows: number;
+  /** count(DISTINCT masked_ip) + count(DISTINCT masked_device_id) of user_logins. */
+  distinctMasks: number;
+  /** pg_total_relation_size('etl.pii_vault'): heap, TOAST and its three indexes, as the run left them. */
+  totalBytes: number;
+  /** pg_indexes_size('etl.pii_vault'): the primary key (field, mask) and the two fingerprint indexes. */
+  indexBytes: number;
+  /** Mean octet_length(sealed): version, nonce, tag and the ciphertext. */
+  avgSealedBytes: number | undefined;
+}
+
+export async function vaultStats(url: string): Promise<VaultStats> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<VaultStats>(`
+      SELECT (SELECT count(*) FROM etl.pii_vault)::int AS "rows",
+             (SELECT count(DISTINCT masked_ip) + count(DISTINCT masked_device_id)
+                FROM user_logins)::int AS "distinctMasks",
+             pg_total_relation_size('etl.pii_vault')::float8 AS "totalBytes",
+             pg_indexes_size('etl.pii_vault')::float8 AS "indexBytes",
+             (SELECT avg(octet_length(sealed)) FROM etl.pii_vault)::float8 AS "avgSealedBytes"`);
+    const [found] = rows;
+    if (!found) throw new Error("the vault query returned no row");
+    return { ...found, avgSealedBytes: found.avgSealedBytes ?? undefined };
+  } finally {
+    await client.end();
+  }
+}

@@ -5,6 +5,7 @@ import type { ProfiledRun, ProfileResult } from "../sections/profile.js";
 import type { ScaleOutResult } from "../sections/scale-out.js";
 import type { ScalingResult } from "../sections/scaling.js";
 import type { StartupResult } from "../sections/startup.js";
+import type { VaultResult } from "../sections/vault.js";
 import type { ProfileSummary } from "./cpuprofile.js";
 import { fmt } from "./stats.js";
 import type { Target } from "./targets.js";
@@ -14,6 +15,7 @@ export interface Sections {
   profile?: ProfileResult;
   scaling?: ScalingResult;
   scaleOut?: ScaleOutResult;
+  vault?: VaultResult;
   memory?: MemoryResult;
   startup?: StartupResult;
 }
@@ -84,6 +86,7 @@ export function formatReport(s: Sections, targets: Target[]): string {
   }
   if (s.profile) out.push(formatProfiles(s.profile));
   if (s.scaleOut) out.push(formatScaleOut(s.scaleOut));
+  if (s.vault) out.push(formatVault(s.vault));
   if (s.scaling) {
     const sc = s.scaling;
     out.push(
@@ -215,6 +218,45 @@ function formatProfiles(p: ProfileResult): string {
     );
   }
   return lines.join("\n");
+}
+
+function formatVault(v: VaultResult): string {
+  return [
+    `\n== PII vault: etl run on ${v.messages} messages (${v.valid} valid), ${v.concurrency} pollers, without and with PII_VAULT_KEY, medians of ${v.rounds} alternating rounds`,
+    table(
+      [
+        "vault",
+        "wall s",
+        "msg/s",
+        "empty-queue s",
+        "drain msg/s",
+        "CPU s",
+        "drain CPU",
+        "pg CPU s",
+        "check",
+      ],
+      [v.off, v.on].map((r) => [
+        r.mode,
+        fmt(r.wallSeconds, 2),
+        fmt(r.messagesPerSecond),
+        fmt(r.emptyQueueSeconds, 2),
+        fmt(r.drainMessagesPerSecond),
+        fmt(r.cpuSeconds, 2),
+        fmt(r.drainCpuBusy, 2),
+        fmt(r.postgresCpuSeconds, 2),
+        `${r.correct ? "ok" : "WRONG"}: ${r.check}`,
+      ]),
+    ),
+    `on ÷ off: ${fmt(v.ratio, 3)} × (median msg/s), ${fmt(v.drainRatio, 3)} × (drain msg/s), ` +
+      `${fmt(v.pairedRatio, 3)} × (median of each round's on ÷ off: ` +
+      `${v.roundRatios.map((r) => fmt(r, 2)).join(", ")})`,
+    `vault: ${fmt(v.vaultRows)} rows (one per distinct masked ip and device id), ` +
+      `${fmt(v.bytesPerValue)} bytes per value on disk (of which indexes ${fmt(v.indexBytesPerValue)}), ` +
+      `sealed value ${fmt(v.avgSealedBytes, 1)} bytes on average`,
+    "Both modes mask with the same PII_HASH_KEY; on adds PII_VAULT_KEY (another random key). Rounds run off",
+    "then on, each trial on a fresh queue and database. Check on = vault rows equal count(DISTINCT",
+    "masked_ip) + count(DISTINCT masked_device_id) of user_logins; off = the vault stays empty.",
+  ].join("\n");
 }
 
 function formatScaleOut(so: ScaleOutResult): string {

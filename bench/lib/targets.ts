@@ -68,6 +68,18 @@ export function evaluateTargets(s: Sections): Target[] {
       pass: rows.length > 0 && rows.every((r) => r.correct),
     });
   }
+  if (s.vault) {
+    // Judged on msg/s (messages / wall), as the side-by-side target; drain rates shown too.
+    const v = s.vault;
+    const correct = v.off.correct && v.on.correct;
+    targets.push({
+      target: `PII vault on ≥ 0.9 × off (${v.messages} msgs, medians of ${v.rounds})`,
+      value:
+        `${down(v.ratio)} × (drain ${fmt(v.drainRatio, 2)} ×, paired rounds ${fmt(v.pairedRatio, 2)} ×)` +
+        (correct ? "" : " (a trial incorrect)"),
+      pass: v.ratio >= 0.9 && correct,
+    });
+  }
   if (s.startup) {
     targets.push({
       target: "etl --version well under 1 s (≤ 0.5 s)",

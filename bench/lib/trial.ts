@@ -54,7 +54,11 @@ export async function runTrial(
   ctx: BenchContext,
   contender: ContenderName,
   workload: Workload,
-  options: ContenderOptions & { endpoint?: string },
+  options: ContenderOptions & {
+    endpoint?: string;
+    /** Reads what the run left in its database, after the checks and before the database is dropped. */
+    inspect?: (databaseUrl: string) => Promise<void>;
+  },
 ): Promise<TrialResult> {
   const queueName = `bench-${contender}-${process.pid}-${++serial}`;
   const queueUrl = await createQueue(ctx.sqs, queueName);
@@ -81,6 +85,7 @@ export async function runTrial(
     const postgresCpuSeconds = treeCpu(ctx.postgres.pid) - postgresBefore;
 
     const { correct, check } = await verify(ctx, contender, workload, queueUrl, db?.url, measured);
+    if (db && options.inspect) await options.inspect(db.url);
     const n = workload.bodies.length;
     const wallSeconds = measured.wallMs / 1000;
     return {

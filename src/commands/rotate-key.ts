@@ -118,7 +118,14 @@ export async function rotateKey(
         reason,
         afterBatch: (p) => logger.info(p, "re-mask batch committed"),
       },
-      { hashFingerprint: fingerprint, masker: createMasker(key), vault, previousVault: undefined },
+      {
+        hashFingerprint: fingerprint,
+        masker: createMasker(key),
+        vault,
+        previousVault: config.previousVaultKey
+          ? createVaultCipher(config.previousVaultKey)
+          : undefined,
+      },
     );
     const unvaulted = await countUnvaultedRows(pool);
     logger.info({ ...progress, unvaulted }, "re-mask finished");

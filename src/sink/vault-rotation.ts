@@ -5,10 +5,13 @@
 //   row of user_logins that carries the old mask gets the new one in the same transaction, so
 //   GROUP BY masked_device_id gives the same groups before and after.
 // Which entries are left is read from the entries themselves (their key fingerprints), not from
-// a progress table: nothing can say "done" while an entry is still under an old key. Each batch
+// a progress table: nothing can say "done" while an entry is still under an old key. A pass walks
+// the primary key once (keyset pagination: each batch costs the same however far the pass is)
+// and ends with a count; if anything under an earlier key is left, another pass follows. Each batch
 // takes the vault's writers lock exclusively (src/sink/vault.ts): runs keep loading between
 // batches, and a run still on an old key fails its next batch instead of adding old masks.
 import type { Pool, PoolClient } from "pg";
+import { ConfigError } from "../errors.js";
 import { LOGIN_TABLE } from "../login-columns.js";
 import { checkpoint } from "../test-hooks.js";
 import type { Masker } from "../transform/mask.js";
@@ -31,11 +34,13 @@ const ENTRY_KEY_COLUMN = { hash: "hash_key", vault: "vault_key" } as const satis
   string
 >;
 
-// Entries under any earlier key of the kind, through the fingerprint's index; locked, so two
-// rotations at once (they also share the writers lock) never take the same entry.
+// The next entries under any earlier key of the kind after the cursor ($3, $4), in primary-key
+// order; locked, so two rotations at once (they also share the writers lock) never take the same
+// entry. Entries under the current key (new masks land anywhere) are skipped by the filter.
 const pendingSql = (kind: KeyKind) => `
 SELECT field, mask, vault_key, sealed FROM etl.pii_vault
- WHERE ${ENTRY_KEY_COLUMN[kind]} IN
+ WHERE (field, mask) > ($3::text, $4::text)
+   AND ${ENTRY_KEY_COLUMN[kind]} IN
        (SELECT fingerprint FROM ${EPOCH_TABLES[kind]} WHERE fingerprint <> $1)
  ORDER BY field, mask
  LIMIT $2
@@ -104,8 +109,12 @@ export async function countUnvaultedRows(pool: Pool): Promise<number> {
 }
 
 /** Entries still under an earlier key of the kind. */
-export async function countPending(pool: Pool, kind: KeyKind, current: string): Promise<number> {
-  const result = await pool.query<{ n: number }>(countPendingSql(kind), [current]);
+export async function countPending(
+  db: Pool | PoolClient,
+  kind: KeyKind,
+  current: string,
+): Promise<number> {
+  const result = await db.query<{ n: number }>(countPendingSql(kind), [current]);
   return result.rows[0]?.n ?? 0;
 }
 
@@ -130,25 +139,47 @@ async function rotate(
       counts: { ...progress, finished: false },
     }),
   );
+  const record = (client: PoolClient, finished: boolean) =>
+    client.query("UPDATE etl.pii_audit SET counts = $2 WHERE audit_id = $1", [
+      auditId,
+      JSON.stringify({ ...progress, finished }),
+    ]);
+  /** Where the pass is in primary-key order; undefined at the start of a pass. */
+  let cursor: { field: string; mask: string } | undefined;
   for (;;) {
-    const finished = await withTransaction(pool, async (client) => {
+    const step = await withTransaction(pool, async (client) => {
       await lockVaultExclusive(client);
+      const after = cursor ?? { field: "", mask: "" };
       const pending = await client.query<Entry>(pendingSql(options.kind), [
         options.current,
         options.batchSize,
+        after.field,
+        after.mask,
       ]);
-      const rows = pending.rows.length > 0 ? await change(client, pending.rows) : 0;
+      const last = pending.rows.at(-1);
+      if (!last) {
+        const left = await countPending(client, options.kind, options.current);
+        if (left === 0) await record(client, true);
+        else if (cursor === undefined) {
+          throw new Error(
+            `${left} vault entries are pending, but a pass from the start finds none`,
+          );
+        }
+        return left === 0 ? "finished" : "next pass";
+      }
+      const rows = await change(client, pending.rows);
       progress.entries += pending.rows.length;
       progress.rowUpdates += rows;
-      progress.batches += pending.rows.length > 0 ? 1 : 0;
-      const finished = pending.rows.length === 0;
-      await client.query("UPDATE etl.pii_audit SET counts = $2 WHERE audit_id = $1", [
-        auditId,
-        JSON.stringify({ ...progress, finished }),
-      ]);
-      return finished;
+      progress.batches += 1;
+      await record(client, false);
+      cursor = { field: last.field, mask: last.mask };
+      return "batch";
     });
-    if (finished) return progress;
+    if (step === "finished") return progress;
+    if (step === "next pass") {
+      cursor = undefined;
+      continue;
+    }
     await options.afterBatch?.(progress);
     await checkpoint("after_rotation_batch");
   }
@@ -158,7 +189,7 @@ async function rotate(
 function cipherFor(ciphers: readonly VaultCipher[], entry: Entry): VaultCipher {
   const cipher = ciphers.find((c) => c.fingerprint === entry.vault_key);
   if (cipher) return cipher;
-  throw new VaultEntryError(
+  throw new ConfigError(
     `a vault entry is sealed under vault key ${entry.vault_key}, which neither PII_VAULT_KEY nor ` +
       "PII_VAULT_KEY_PREVIOUS is: give that key as PII_VAULT_KEY_PREVIOUS and run again " +
       "(the batches done so far are kept).",
