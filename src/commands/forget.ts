@@ -2,6 +2,7 @@
 import { defineCommand } from "../command-spec.js";
 import { ConfigError, ExitCode } from "../errors.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
+import { missingIndexes } from "../sink/vault.js";
 import { forgetUser } from "../sink/vault-forget.js";
 import { AUDIT_FLAGS, actorOf } from "./audit-flags.js";
 import { printLines } from "./output.js";
@@ -33,9 +34,16 @@ theirs still in the queue are not touched: erase after the queue is drained (REA
   async handler({ config, logger, flags }) {
     const cipher = config.piiHashKey ? createBodyCipher(config.piiHashKey) : undefined;
     const request = { userId: flags.userId, actor: actorOf(flags.actor), reason: flags.reason };
-    const outcome = await withDatabase(config, logger, 1, (pool) =>
-      forgetUser(pool, request, cipher && ((sealed, id) => cipher.open(sealed, id))),
-    );
+    const outcome = await withDatabase(config, logger, 1, async (pool) => {
+      const advice = await missingIndexes(pool, ["user_id", "masked_ip", "masked_device_id"]);
+      if (advice.length > 0) {
+        logger.warn(
+          { statements: advice },
+          "user_logins is large and not indexed for erasure: each forget scans it (runs wait for the last step); as the table owner, run the statements given",
+        );
+      }
+      return forgetUser(pool, request, cipher && ((sealed, id) => cipher.open(sealed, id)));
+    });
     logger.info(outcome, "erasure audited");
     const rejected = outcome.rejectedMessages ?? 0;
     printLines(

@@ -32,10 +32,11 @@ export const command = defineCommand({
     }
     printLines(
       formatTable(
-        ["at", "actor", "action", "field", "mask", "counts", "reason"],
+        ["at", "actor", "db user", "action", "field", "mask", "counts", "reason"],
         rows.map((r) => [
           r.at.toISOString(),
           oneLine(r.actor),
+          oneLine(`${r.dbUser}${r.clientAddr ? `@${r.clientAddr}` : ""}`),
           r.action,
           r.field ?? "",
           r.mask ?? "",

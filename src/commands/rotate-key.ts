@@ -6,16 +6,25 @@ import { ConfigError, ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { keyFingerprint, VAULT_KEY_ENV } from "../pii-key.js";
 import { checkVaultKeyEpoch, rotateKeyEpoch } from "../sink/key-epochs.js";
-import { lockVaultExclusive } from "../sink/vault.js";
+import { lockVaultExclusive, missingIndexes } from "../sink/vault.js";
 import { createVaultCipher } from "../sink/vault-cipher.js";
-import { countPending, countUnvaultedRows, remaskVault } from "../sink/vault-rotation.js";
+import {
+  countPending,
+  countUnvaultedRows,
+  remaskVault,
+  sealedUnder,
+} from "../sink/vault-rotation.js";
 import { createMasker } from "../transform/index.js";
 import { AUDIT_FLAGS, actorOf } from "./audit-flags.js";
 import { printLines } from "./output.js";
 import { withDatabase } from "./resources.js";
 
-/** Vault entries per re-mask transaction: each one rewrites the rows carrying those masks. */
-const DEFAULT_BATCH = "5000";
+/**
+ * Vault entries per re-mask transaction. Each batch finds the rows carrying its masks with one
+ * scan of user_logins per field (unless the mask columns are indexed), so fewer, larger batches
+ * cost less in total; each holds the vault's writers lock (runs wait) for about two scans.
+ */
+const DEFAULT_BATCH = "20000";
 
 export const command = defineCommand({
   settings: ["database", "common"],
@@ -75,9 +84,24 @@ export async function rotateKey(
   }
   const fingerprint = keyFingerprint(key);
   const vault = config.piiVaultKey ? createVaultCipher(config.piiVaultKey) : undefined;
+  const previousVault = config.previousVaultKey
+    ? createVaultCipher(config.previousVaultKey)
+    : undefined;
   await withDatabase(config, logger, 1, async (pool) => {
     // The vault key must be the vault's: re-masking seals every entry again under it.
     await checkVaultKeyEpoch(pool, vault?.fingerprint, { record: false });
+    // Before the new epoch is committed: every entry must open with the keys given.
+    if (options.remask && vault) {
+      const unopenable = await sealedUnder(pool, [vault, previousVault]);
+      if (unopenable.length > 0) {
+        throw new ConfigError(
+          `Vault entries are sealed under vault key ${unopenable.join(", ")}, which neither ` +
+            `${VAULT_KEY_ENV} nor PII_VAULT_KEY_PREVIOUS is (a vault key rotation not finished?). ` +
+            "Finish `etl rotate-vault-key` first, or give that key as PII_VAULT_KEY_PREVIOUS. " +
+            "Nothing was changed.",
+        );
+      }
+    }
     // Under the writers lock: no batch is half way through when the epoch changes, and each
     // later batch sees the new epoch (src/sink/vault.ts).
     const rotated = await rotateKeyEpoch(pool, fingerprint, reason, { inside: lockVaultExclusive });
@@ -95,6 +119,15 @@ export async function rotateKey(
       printLines(`key ${fingerprint} is already the current one`);
     }
     const pending = vault ? await countPending(pool, "hash", fingerprint) : 0;
+    if (options.remask && pending > 0) {
+      const advice = await missingIndexes(pool, ["masked_ip", "masked_device_id"]);
+      if (advice.length > 0) {
+        logger.warn(
+          { statements: advice },
+          "user_logins is large and its mask columns are not indexed: each re-mask batch scans it twice while runs wait; as the table owner, run the statements given (the re-mask goes on meanwhile)",
+        );
+      }
+    }
     if (!options.remask || !vault) {
       if (rotated?.previous) {
         const day = rotated.started.startedAt.toISOString().slice(0, 10);
@@ -122,9 +155,7 @@ export async function rotateKey(
         hashFingerprint: fingerprint,
         masker: createMasker(key),
         vault,
-        previousVault: config.previousVaultKey
-          ? createVaultCipher(config.previousVaultKey)
-          : undefined,
+        previousVault,
       },
     );
     const unvaulted = await countUnvaultedRows(pool);

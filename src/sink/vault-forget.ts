@@ -11,21 +11,34 @@ import { withTransaction } from "./transaction.js";
 import { audit, lockVaultExclusive } from "./vault.js";
 
 // Two statements, not two CTEs of one: CTEs share a snapshot, so the second would still see the
-// rows the first deleted and find every entry in use.
+// rows the first deleted and find every entry in use. The first hands back only the distinct
+// masks (a user with a million rows has few distinct addresses and devices).
 const DELETE_ROWS_SQL = `
-DELETE FROM ${LOGIN_TABLE} WHERE user_id = $1 RETURNING masked_ip, masked_device_id`;
+WITH gone AS (DELETE FROM ${LOGIN_TABLE} WHERE user_id = $1 RETURNING masked_ip, masked_device_id)
+SELECT (SELECT count(*) FROM gone)::int AS rows,
+       coalesce((SELECT array_agg(DISTINCT masked_ip) FROM gone WHERE masked_ip IS NOT NULL), '{}')
+         AS ips,
+       coalesce((SELECT array_agg(DISTINCT masked_device_id) FROM gone
+                  WHERE masked_device_id IS NOT NULL), '{}') AS device_ids`;
 
-// One scan of user_logins for the masks still used, whatever their number.
+// The candidates joined to user_logins (one scan, hashed, or index probes where the mask columns
+// are indexed): those still used by another row stay; an anti-join deletes the rest.
 const DELETE_ORPHANS_SQL = `
-WITH still_used AS (
-  SELECT masked_ip AS ip, masked_device_id AS device_id FROM ${LOGIN_TABLE}
-   WHERE masked_ip = ANY($1::text[]) OR masked_device_id = ANY($2::text[])
+WITH candidates AS (
+  SELECT 'ip' AS field, mask FROM unnest($1::text[]) AS c(mask)
+  UNION ALL
+  SELECT 'device_id', mask FROM unnest($2::text[]) AS c(mask)
+), still_used AS (
+  SELECT DISTINCT 'ip' AS field, r.masked_ip::text AS mask
+    FROM ${LOGIN_TABLE} r JOIN unnest($1::text[]) AS c(mask) ON r.masked_ip = c.mask
+  UNION ALL
+  SELECT DISTINCT 'device_id', r.masked_device_id::text
+    FROM ${LOGIN_TABLE} r JOIN unnest($2::text[]) AS c(mask) ON r.masked_device_id = c.mask
 )
 DELETE FROM etl.pii_vault v
- WHERE (v.field = 'ip' AND v.mask = ANY($1::text[])
-        AND v.mask NOT IN (SELECT ip FROM still_used WHERE ip IS NOT NULL))
-    OR (v.field = 'device_id' AND v.mask = ANY($2::text[])
-        AND v.mask NOT IN (SELECT device_id FROM still_used WHERE device_id IS NOT NULL))`;
+ USING candidates c
+ WHERE v.field = c.field AND v.mask = c.mask
+   AND NOT EXISTS (SELECT 1 FROM still_used s WHERE s.field = c.field AND s.mask = c.mask)`;
 
 export interface ForgetRequest {
   userId: string;
@@ -51,17 +64,18 @@ export async function forgetUser(
   openBody: BodyOpener | undefined,
 ): Promise<ForgetOutcome> {
   return withTransaction(pool, async (client) => {
-    // No batch may be between seeing an entry and committing a row that uses it.
-    await lockVaultExclusive(client);
-    const gone = await client.query<{ masked_ip: string | null; masked_device_id: string | null }>(
+    const gone = await client.query<{ rows: number; ips: string[]; device_ids: string[] }>(
       DELETE_ROWS_SQL,
       [request.userId],
     );
-    const distinct = (values: (string | null)[]) => [
-      ...new Set(values.filter((v): v is string => v !== null)),
-    ];
-    const ips = distinct(gone.rows.map((r) => r.masked_ip));
-    const deviceIds = distinct(gone.rows.map((r) => r.masked_device_id));
+    const {
+      rows,
+      ips,
+      device_ids: deviceIds,
+    } = gone.rows[0] ?? { rows: 0, ips: [], device_ids: [] };
+    // Only now, for the orphans: no batch may be between seeing an entry and committing a row
+    // that uses it. Runs wait for this step alone, not for the deletion of the rows before it.
+    await lockVaultExclusive(client);
     const erased =
       ips.length + deviceIds.length > 0
         ? await client.query(DELETE_ORPHANS_SQL, [ips, deviceIds])
@@ -70,7 +84,7 @@ export async function forgetUser(
       ? await forgetRejected(client, request.userId, openBody)
       : { deleted: null, unopened: 0 };
     const outcome = {
-      rows: gone.rowCount ?? 0,
+      rows,
       vaultEntries: erased.rowCount ?? 0,
       rejectedMessages: rejected.deleted,
       rejectedUnopened: rejected.unopened,

@@ -7,7 +7,14 @@ import { audit } from "./vault.js";
 import type { VaultCipher, VaultField } from "./vault-cipher.js";
 
 export type RevealResult =
-  | { kind: "revealed"; value: string }
+  /** verified: the value masks to the mask under the current PII_HASH_KEY (given to reveal). */
+  | { kind: "revealed"; value: string; verified: boolean }
+  /**
+   * The entry opens but its value does not mask to its mask under the hash key that made it: an
+   * entry planted by someone holding the vault key and INSERT on the vault, before the real value
+   * arrived (first writer wins). Not printed.
+   */
+  | { kind: "mismatch" }
   /** No entry for this field and mask: never loaded with the vault on, or erased. */
   | { kind: "unknown" }
   /** Sealed under a vault key none of the given keys is (a rotation not finished). */
@@ -22,19 +29,26 @@ export interface RevealRequest {
   reason: string;
 }
 
+/** With PII_HASH_KEY given: the key's fingerprint and its masks, to check an entry against. */
+export interface MaskCheck {
+  fingerprint: string;
+  mask(field: VaultField, value: string): string;
+}
+
 /** Every attempt is audited, found or not: probing for masks leaves a trail too. */
 export async function reveal(
   pool: Pool,
   ciphers: readonly VaultCipher[],
   request: RevealRequest,
+  check?: MaskCheck,
 ): Promise<RevealResult> {
   return withTransaction(pool, async (client) => {
-    const entry = await client.query<{ vault_key: string; sealed: Buffer }>(
-      "SELECT vault_key, sealed FROM etl.pii_vault WHERE field = $1 AND mask = $2",
+    const entry = await client.query<Found>(
+      "SELECT hash_key, vault_key, sealed FROM etl.pii_vault WHERE field = $1 AND mask = $2",
       [request.field, request.mask],
     );
     const found = entry.rows[0];
-    const result = open(ciphers, request, found);
+    const result = open(ciphers, request, found, check);
     await audit(client, {
       actor: request.actor,
       action: "reveal",
@@ -47,22 +61,35 @@ export async function reveal(
   });
 }
 
+interface Found {
+  hash_key: string;
+  vault_key: string;
+  sealed: Buffer;
+}
+
 function open(
   ciphers: readonly VaultCipher[],
   request: RevealRequest,
-  found: { vault_key: string; sealed: Buffer } | undefined,
+  found: Found | undefined,
+  check: MaskCheck | undefined,
 ): RevealResult {
   if (found === undefined) return { kind: "unknown" };
   const cipher = ciphers.find((c) => c.fingerprint === found.vault_key);
   if (!cipher) return { kind: "other-key", fingerprint: found.vault_key };
   const value = cipher.open(request.field, request.mask, found.sealed);
-  return value === null ? { kind: "damaged" } : { kind: "revealed", value };
+  if (value === null) return { kind: "damaged" };
+  // Only an entry made under the given hash key can be checked against it.
+  const checkable = check !== undefined && check.fingerprint === found.hash_key;
+  if (checkable && check.mask(request.field, value) !== request.mask) return { kind: "mismatch" };
+  return { kind: "revealed", value, verified: checkable };
 }
 
 export interface AuditRow {
   auditId: string;
   at: Date;
   actor: string;
+  dbUser: string;
+  clientAddr: string | null;
   action: string;
   reason: string;
   field: string | null;
@@ -73,7 +100,8 @@ export interface AuditRow {
 /** The newest `limit` records, newest first. */
 export async function listAudit(pool: Pool, limit: number): Promise<AuditRow[]> {
   const result = await pool.query<AuditRow>(
-    `SELECT audit_id AS "auditId", at, actor, action, reason, field, mask, counts
+    `SELECT audit_id AS "auditId", at, actor, db_user AS "dbUser", client_addr::text AS "clientAddr",
+            action, reason, field, mask, counts
        FROM etl.pii_audit ORDER BY audit_id DESC LIMIT $1`,
     [limit],
   );

@@ -108,6 +108,19 @@ export async function countUnvaultedRows(pool: Pool): Promise<number> {
   return result.rows[0]?.n ?? 0;
 }
 
+/** Vault key fingerprints the entries are sealed under that none of these ciphers has. */
+export async function sealedUnder(
+  pool: Pool,
+  ciphers: readonly (VaultCipher | undefined)[],
+): Promise<string[]> {
+  const known = ciphers.flatMap((c) => (c ? [c.fingerprint] : []));
+  const result = await pool.query<{ vault_key: string }>(
+    "SELECT DISTINCT vault_key FROM etl.pii_vault WHERE vault_key <> ALL($1::text[])",
+    [known],
+  );
+  return result.rows.map((r) => r.vault_key);
+}
+
 /** Entries still under an earlier key of the kind. */
 export async function countPending(
   db: Pool | PoolClient,

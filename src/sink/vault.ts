@@ -8,7 +8,8 @@
 // it as unused before the batch commits its row, and the row is left without an entry. So every
 // transaction that writes rows of a vault takes the writers lock shared, and those that delete or
 // replace entries take it exclusively: they wait for batches in flight, and batches wait for them.
-import type { PoolClient } from "pg";
+import type { Pool, PoolClient } from "pg";
+import { LOGIN_TABLE } from "../login-columns.js";
 import type { LoginRow, Originals } from "../types.js";
 import { currentFingerprintSql, KeyMismatchError } from "./key-epochs.js";
 import type { VaultCipher, VaultField } from "./vault-cipher.js";
@@ -165,4 +166,35 @@ export async function audit(client: PoolClient, record: AuditRecord): Promise<st
   const id = result.rows[0]?.audit_id;
   if (id === undefined) throw new Error("INSERT … RETURNING returned no row");
   return id;
+}
+
+/** Above this many rows, a full scan of user_logins per erasure or re-mask batch is worth avoiding. */
+const LARGE_TABLE_ROWS = 1_000_000;
+
+/**
+ * The indexes worth creating before an erasure or a re-mask on a large user_logins: each finds
+ * rows by these columns, and without an index every call (every re-mask batch) scans the table
+ * while the vault's writers lock makes runs wait. Not created here: an index costs every run's
+ * insert, and creating one is the table owner's decision (`CREATE INDEX CONCURRENTLY`).
+ */
+export async function missingIndexes(
+  pool: Pool,
+  columns: readonly (keyof LoginRow)[],
+): Promise<string[]> {
+  const result = await pool.query<{ rows: string; indexed: string[] }>(
+    `SELECT c.reltuples::bigint AS rows,
+            array(SELECT a.attname::text FROM pg_index i
+                    JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+                   WHERE i.indrelid = c.oid) AS indexed
+       FROM pg_class c WHERE c.oid = to_regclass($1)`,
+    [LOGIN_TABLE],
+  );
+  const table = result.rows[0];
+  if (!table || Number(table.rows) < LARGE_TABLE_ROWS) return [];
+  return columns
+    .filter((column) => !table.indexed.includes(column))
+    .map(
+      (column) =>
+        `CREATE INDEX CONCURRENTLY IF NOT EXISTS user_logins_${column}_idx ON ${LOGIN_TABLE} (${column});`,
+    );
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import type pg from "pg";
+import { createVaultCipher } from "../../src/sink/vault-cipher.js";
 import { dumpAllText, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
 
 let h: Harness;
@@ -132,6 +133,8 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
     counts: { outcome: "revealed" },
   });
   assert.ok((audit.rows[1] as { actor: string }).actor.length > 0, "the OS user by default");
+  const server = await pool.query("SELECT DISTINCT db_user FROM etl.pii_audit");
+  assert.deepEqual(server.rows, [{ db_user: "postgres" }], "the database user, set by the server");
 
   const refusals: [string, string[], Record<string, string>, number, RegExp][] = [
     ["no vault key", ["--reason", "x"], { PII_VAULT_KEY: "" }, 2, /PII_VAULT_KEY is not set/],
@@ -167,6 +170,31 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
   assert.equal(malformed.code, 2, malformed.stderr);
   assert.ok(!malformed.stderr.includes("10.0.0.1"), "a malformed mask is not echoed");
 
+  // An entry planted by whoever holds the vault key and may insert into the vault, before the
+  // real value arrives (first writer wins): with PII_HASH_KEY, reveal checks and refuses it.
+  const plantedFor = "203.0.113.99";
+  const planted = h.mask("ip", plantedFor);
+  const forger = createVaultCipher(Buffer.from(vaultKey, "utf8"));
+  await pool.query(
+    `INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
+     SELECT 'ip', $1, hash_key, vault_key, $2 FROM etl.pii_vault LIMIT 1`,
+    [planted, forger.seal("ip", planted, "198.51.100.66")],
+  );
+  const checked = await runCli(
+    ["reveal", "--field", "ip", "--mask", planted, "--reason", "planted check"],
+    env(),
+  );
+  assert.equal(checked.code, 1, checked.stderr);
+  assert.match(checked.stderr, /does not give that mask under PII_HASH_KEY: it was planted/);
+  assert.equal(checked.stdout, "");
+  const unchecked = await runCli(
+    ["reveal", "--field", "ip", "--mask", planted, "--reason", "without the hash key"],
+    { DATABASE_URL: env().DATABASE_URL, PII_VAULT_KEY: vaultKey },
+  );
+  assert.equal(unchecked.code, 0, unchecked.stderr);
+  assert.match(unchecked.stderr, /shown unchecked/);
+  await pool.query("DELETE FROM etl.pii_vault WHERE mask = $1", [planted]);
+
   // A sealed value copied onto another mask does not open there (additional data binds it).
   const other = h.mask("device_id", (data[6] as Login).device_id);
   await pool.query(
@@ -187,7 +215,7 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
   const records = JSON.parse(trail.stdout) as { action: string; counts: { outcome: string } }[];
   assert.deepEqual(
     records.map((r) => r.counts.outcome),
-    ["damaged", "unknown", "other-key", "revealed", "revealed"],
+    ["damaged", "revealed", "mismatch", "unknown", "other-key", "revealed", "revealed"],
     "every attempt that reached the vault is audited, newest first",
   );
 
@@ -460,9 +488,21 @@ test("rotate-vault-key seals the vault again in batches, survives SIGKILL, and t
     [7, (total ?? 0) - 7],
   );
 
-  // Half way, both keys reveal (with the previous key given); a run with the old key is refused.
+  // Half way: a run with the old key is refused, and so is a re-mask that could not open every
+  // entry, before it changes anything.
   const oldRun = await runCli(["run"], env());
   assert.equal(oldRun.code, 2, oldRun.stderr);
+  const remask = await runCli(
+    ["rotate-key", "--remask", "--reason", "too early"],
+    env({ PII_VAULT_KEY: rotated, PII_HASH_KEY: newKey() }),
+  );
+  assert.equal(remask.code, 2, remask.stderr);
+  assert.match(
+    remask.stderr,
+    /a vault key rotation not finished\?\). Finish `etl rotate-vault-key` first/,
+  );
+  const epochs = await pool.query("SELECT 1 FROM etl.key_epochs");
+  assert.equal(epochs.rows.length, 1, "no new hash epoch was recorded");
   const rerun = await runCli(
     ["rotate-vault-key", "--batch-size", "7", "--reason", "custodian left"],
     rotateEnv,

@@ -32,11 +32,15 @@ CREATE TABLE IF NOT EXISTS etl.vault_key_epochs (
 );
 
 -- Every reveal, erasure and rotation: who, when, why, what. Never a value, never a user id (an
--- erasure must not keep what it erased); counts say what a command changed.
+-- erasure must not keep what it erased); counts say what a command changed. actor is who the
+-- caller says asked (--actor, or the OS user); db_user and client_addr are filled in by the
+-- server, so a caller cannot choose them.
 CREATE TABLE IF NOT EXISTS etl.pii_audit (
-  audit_id bigserial PRIMARY KEY,
-  at       timestamptz NOT NULL DEFAULT now(),
-  actor    text NOT NULL,
+  audit_id    bigserial PRIMARY KEY,
+  at          timestamptz NOT NULL DEFAULT now(),
+  actor       text NOT NULL,
+  db_user     text NOT NULL DEFAULT session_user,
+  client_addr inet DEFAULT inet_client_addr(),
   action   text NOT NULL CHECK (action IN ('reveal', 'forget', 'rotate-vault-key', 'remask')),
   reason   text NOT NULL,
   field    text,
