@@ -33,7 +33,7 @@ import {
   type CurrentKeys,
   checkCurrentKeys,
   insertVaultSql,
-  lockVaultShared,
+  LOCK_VAULT_SHARED,
   vaultEntries,
   vaultParams,
   type WriterKeys,
@@ -188,7 +188,12 @@ export class PostgresSink {
   }
 
   private commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
-    return retry(() => withTransaction(this.pool, (client) => this.claimAndInsert(client, items)), {
+    // With the vault, the writers lock is taken with BEGIN, before the batch statement, so its
+    // snapshot sees whatever an erasure or rotation committed (src/sink/vault.ts).
+    const options = this.options.keys.vault ? { withBegin: LOCK_VAULT_SHARED } : {};
+    const attempt = () =>
+      withTransaction(this.pool, (client) => this.claimAndInsert(client, items), options);
+    return retry(attempt, {
       retries: MAX_RETRIES,
       shouldRetry: (err) => classifyDbFailure(err) === "retry",
       onRetry: (err, attempt) =>
@@ -201,8 +206,6 @@ export class PostgresSink {
 
   private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
     const { keys } = this.options;
-    // Before the statement, so its snapshot sees whatever a forget or rotation committed.
-    if (keys.vault) await lockVaultShared(client);
     const rowIds: string[] = [];
     const rows: LoginRow[] = [];
     const originals: { row: LoginRow; originals: Originals }[] = [];

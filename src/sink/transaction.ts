@@ -10,6 +10,11 @@ import { DatabaseError, describeError, errorCode } from "../errors.js";
 export interface TransactionOptions {
   /** End with ROLLBACK even when the body succeeds (`etl replay --dry-run`). */
   rollback?: boolean;
+  /**
+   * Statements sent with BEGIN in the same round trip (simple protocol, no parameters), such as
+   * taking an advisory lock: one round trip less per transaction.
+   */
+  withBegin?: string;
 }
 
 export async function withTransaction<T>(
@@ -28,7 +33,7 @@ export async function withTransaction<T>(
   }
   let broken: Error | undefined;
   try {
-    await client.query("BEGIN");
+    await client.query(options.withBegin ? `BEGIN; ${options.withBegin}` : "BEGIN");
     const result = await body(client);
     await client.query(options.rollback ? "ROLLBACK" : "COMMIT");
     return result;

@@ -22,6 +22,7 @@ export type VaultField = (typeof VAULT_FIELDS)[number];
 const V1 = 1;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
+const HEADER_BYTES = 1 + NONCE_BYTES + TAG_BYTES;
 
 export interface VaultCipher {
   /** The vault key's fingerprint, stored beside every value it sealed. */
@@ -38,18 +39,23 @@ export function createVaultCipher(vaultKey: Buffer): VaultCipher {
   const derive = (info: string) => Buffer.from(hkdfSync("sha256", vaultKey, "login-etl", info, 32));
   const key = derive("login-etl/v1/pii-vault");
   const nonceKey = derive("login-etl/v1/pii-vault/nonce");
+  const sealOnce = (field: VaultField, mask: string, value: string): Buffer => {
+    const aad = boundTo(field, mask);
+    const nonce = createHmac("sha256", nonceKey).update(aad).digest().subarray(0, NONCE_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", key, nonce);
+    cipher.setAAD(aad);
+    const body = cipher.update(value, "utf8"); // GCM is a stream mode: final() adds nothing
+    cipher.final();
+    const sealed = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+    sealed[0] = V1;
+    nonce.copy(sealed, 1);
+    cipher.getAuthTag().copy(sealed, 1 + NONCE_BYTES);
+    body.copy(sealed, HEADER_BYTES);
+    return sealed;
+  };
   return {
     fingerprint: keyFingerprint(vaultKey),
-    seal(field, mask, value) {
-      const nonce = createHmac("sha256", nonceKey)
-        .update(boundTo(field, mask))
-        .digest()
-        .subarray(0, NONCE_BYTES);
-      const cipher = createCipheriv("aes-256-gcm", key, nonce);
-      cipher.setAAD(boundTo(field, mask));
-      const ciphertext = Buffer.concat([cipher.update(value, "utf8"), cipher.final()]);
-      return Buffer.concat([Buffer.of(V1), nonce, cipher.getAuthTag(), ciphertext]);
-    },
+    seal: sealOnce,
     open(field, mask, sealed) {
       if (sealed.length < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] !== V1) return null;
       const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
