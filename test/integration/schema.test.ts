@@ -379,7 +379,7 @@ test("dry runs and `etl rejected` change nothing, not even the schema (exit 2 na
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(
       r.stderr,
-      /lacks schema migration 001 initial, 002 key-epochs .*run `etl init-db`/,
+      /lacks schema migration 001 initial, 002 key-epochs, 003 pii-vault .*run `etl init-db`/,
     );
   }
   const schemas = await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = 'etl'");
