@@ -6,7 +6,7 @@ import { ExitCode } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { keyFingerprint } from "../pii-key.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { checkKeyEpoch, checkVaultKeyEpoch } from "../sink/key-epochs.js";
+import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
 import { createVaultCipher } from "../sink/vault-cipher.js";
 import { createMasker, transformMessage } from "../transform/index.js";
@@ -62,8 +62,10 @@ export async function replay(
       // Rows loaded now must carry masks of the key the table's masks were made with.
       // Only a run records a first key: replay with a wrong one loads nothing (its bodies do not
       // open), and must not make the wrong key the recorded one.
-      await checkKeyEpoch(pool, keyFingerprint(key), { record: false });
-      await checkVaultKeyEpoch(pool, vault?.fingerprint, { record: !options.dryRun });
+      await checkKeyEpoch(pool, keyFingerprint(key), {
+        record: false,
+        vault: { fingerprint: vault?.fingerprint, record: !options.dryRun },
+      });
       return replayRejected(
         pool,
         options,

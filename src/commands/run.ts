@@ -11,7 +11,7 @@ import { keyFingerprint } from "../pii-key.js";
 import { runPipeline, type Stages } from "../pipeline.js";
 import { loggedProgress, type Progress, terminalProgress } from "../progress.js";
 import { createBodyCipher } from "../sink/body-cipher.js";
-import { checkKeyEpoch, checkVaultKeyEpoch } from "../sink/key-epochs.js";
+import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
 import { createVaultCipher } from "../sink/vault-cipher.js";
@@ -220,8 +220,8 @@ export async function runEtl(
       await checkKeyEpoch(pool, fingerprint, {
         record: !dryRun,
         opens: (sealed, messageId) => cipher.open(sealed, messageId) !== null,
+        vault: { fingerprint: vault?.fingerprint, record: !dryRun },
       });
-      await checkVaultKeyEpoch(pool, vault?.fingerprint, { record: !dryRun });
       const receiver = new Receiver(sqs, {
         queueUrl,
         endpoint,

@@ -47,59 +47,74 @@ export class KeyMismatchError extends ConfigError {
 const FIRST_USE_SAMPLE = 20;
 
 /**
- * Before masking anything: this key must be the current epoch's. The first key ever used is
- * recorded as epoch 1 (unless `record` is false, as in a dry run, which writes nothing). A
- * database that has data but no epoch yet (made before epochs were recorded) is checked first:
- * the key must open the rejected bodies already sealed there, the only stored thing that proves
- * which key made the masks.
+ * Before masking anything: this key must be the current epoch's, and the vault key (or its
+ * absence) the vault's (checkVaultKeyEpoch), both in one transaction: a start-up that talks to
+ * the database as little as it can. The first key ever used is recorded as epoch 1 (unless
+ * `record` is false, as in a dry run, which writes nothing). A database that has data but no
+ * epoch yet (made before epochs were recorded) is checked first: the key must open the rejected
+ * bodies already sealed there, the only stored thing that proves which key made the masks.
  */
 export async function checkKeyEpoch(
   pool: Pool,
   fingerprint: string,
-  options: { record: boolean; opens?: (sealed: Buffer, messageId: string) => boolean },
+  options: {
+    record: boolean;
+    opens?: (sealed: Buffer, messageId: string) => boolean;
+    vault: { fingerprint: string | undefined; record: boolean };
+  },
 ): Promise<KeyEpoch | undefined> {
   return withTransaction(pool, async (client) => {
-    if (!options.record) {
-      // A dry run may meet a database that was never set up: then nothing is recorded yet.
-      const table = await client.query("SELECT to_regclass('etl.key_epochs') AS t");
-      if (table.rows[0]?.t === null) return undefined;
-    }
-    await client.query("SELECT pg_advisory_xact_lock($1)", [KEY_LOCK_ID]);
-    const current = (await client.query<KeyEpoch>(CURRENT_SQL)).rows[0];
-    if (current === undefined) {
-      if (!options.record) return undefined;
-      const sample = await client.query<{ message_id: string; body_sealed: Buffer }>(
-        "SELECT message_id, body_sealed FROM etl.rejected_messages LIMIT $1",
-        [FIRST_USE_SAMPLE],
-      );
-      const { opens } = options;
-      if (
-        opens &&
-        sample.rows.length > 0 &&
-        !sample.rows.some((r) => opens(r.body_sealed, r.message_id))
-      ) {
-        throw new KeyMismatchError(
-          `PII_HASH_KEY (fingerprint ${fingerprint}) opens none of the ${sample.rows.length} sealed ` +
-            "bodies already in etl.rejected_messages, so it is not the key that made this " +
-            "database's masks. Use that key; to change keys on purpose, first record the old " +
-            "one by running once with it, then `etl rotate-key`.",
-        );
-      }
-      await refuseKeyOfOtherKind(client, "hash", fingerprint);
-      return (await client.query<KeyEpoch>(START_EPOCH_SQL, [fingerprint, "first use"])).rows[0];
-    }
-    if (current.fingerprint !== fingerprint) {
-      throw new KeyMismatchError(
-        `PII_HASH_KEY has fingerprint ${fingerprint}, but the masks in this database were made with ` +
-          `the key of fingerprint ${current.fingerprint} (epoch ${current.epoch}, since ` +
-          `${current.startedAt.toISOString().slice(0, 10)}). Another key gives every ip and device ` +
-          "id a new mask, and duplicates across the change become invisible. If the key is wrong " +
-          "(a different secret, upper- instead of lower-case hex), restore the right one. To change " +
-          'keys on purpose, run `etl rotate-key --reason "…"` with the new key in PII_HASH_KEY.',
-      );
-    }
-    return current;
+    const epoch = await hashKeyEpoch(client, fingerprint, options);
+    await vaultKeyEpoch(client, options.vault.fingerprint, options.vault);
+    return epoch;
   });
+}
+
+async function hashKeyEpoch(
+  client: PoolClient,
+  fingerprint: string,
+  options: { record: boolean; opens?: (sealed: Buffer, messageId: string) => boolean },
+): Promise<KeyEpoch | undefined> {
+  if (!options.record) {
+    // A dry run may meet a database that was never set up: then nothing is recorded yet.
+    const table = await client.query("SELECT to_regclass('etl.key_epochs') AS t");
+    if (table.rows[0]?.t === null) return undefined;
+  }
+  await client.query("SELECT pg_advisory_xact_lock($1)", [KEY_LOCK_ID]);
+  const current = (await client.query<KeyEpoch>(CURRENT_SQL)).rows[0];
+  if (current === undefined) {
+    if (!options.record) return undefined;
+    const sample = await client.query<{ message_id: string; body_sealed: Buffer }>(
+      "SELECT message_id, body_sealed FROM etl.rejected_messages LIMIT $1",
+      [FIRST_USE_SAMPLE],
+    );
+    const { opens } = options;
+    if (
+      opens &&
+      sample.rows.length > 0 &&
+      !sample.rows.some((r) => opens(r.body_sealed, r.message_id))
+    ) {
+      throw new KeyMismatchError(
+        `PII_HASH_KEY (fingerprint ${fingerprint}) opens none of the ${sample.rows.length} sealed ` +
+          "bodies already in etl.rejected_messages, so it is not the key that made this " +
+          "database's masks. Use that key; to change keys on purpose, first record the old " +
+          "one by running once with it, then `etl rotate-key`.",
+      );
+    }
+    await refuseKeyOfOtherKind(client, "hash", fingerprint);
+    return (await client.query<KeyEpoch>(START_EPOCH_SQL, [fingerprint, "first use"])).rows[0];
+  }
+  if (current.fingerprint !== fingerprint) {
+    throw new KeyMismatchError(
+      `PII_HASH_KEY has fingerprint ${fingerprint}, but the masks in this database were made with ` +
+        `the key of fingerprint ${current.fingerprint} (epoch ${current.epoch}, since ` +
+        `${current.startedAt.toISOString().slice(0, 10)}). Another key gives every ip and device ` +
+        "id a new mask, and duplicates across the change become invisible. If the key is wrong " +
+        "(a different secret, upper- instead of lower-case hex), restore the right one. To change " +
+        'keys on purpose, run `etl rotate-key --reason "…"` with the new key in PII_HASH_KEY.',
+    );
+  }
+  return current;
 }
 
 /**
@@ -167,33 +182,39 @@ async function refuseKeyOfOtherKind(
  * key is recorded as epoch 1 (the vault is on from then). A command without a vault key on a
  * database that keeps a vault is refused: its rows would have no vault entries.
  */
-export async function checkVaultKeyEpoch(
+export function checkVaultKeyEpoch(
   pool: Pool,
   fingerprint: string | undefined,
   options: { record: boolean },
 ): Promise<KeyEpoch | undefined> {
-  return withTransaction(pool, async (client) => {
-    const current = await currentKeyEpoch(client, "vault");
-    if (fingerprint === undefined) {
-      if (current === undefined) return undefined;
-      throw new ConfigError(
-        `This database keeps a PII vault (vault key ${current.fingerprint}, since ` +
-          `${current.startedAt.toISOString().slice(0, 10)}), and ${VAULT_KEY_ENV} is not set. ` +
-          "Rows loaded without it could never be revealed, erased by mask or re-masked: set " +
-          `${VAULT_KEY_ENV} to the vault's key.`,
-      );
-    }
-    if (current === undefined && !options.record) return undefined;
-    await client.query("SELECT pg_advisory_xact_lock($1)", [KEY_LOCK_ID]);
-    const locked = (await client.query<KeyEpoch>(currentSql("vault"))).rows[0];
-    if (locked === undefined) {
-      await refuseKeyOfOtherKind(client, "vault", fingerprint);
-      return (await client.query<KeyEpoch>(startEpochSql("vault"), [fingerprint, "first use"]))
-        .rows[0];
-    }
-    if (locked.fingerprint !== fingerprint) throw vaultKeyMismatch(fingerprint, locked);
-    return locked;
-  });
+  return withTransaction(pool, (client) => vaultKeyEpoch(client, fingerprint, options));
+}
+
+async function vaultKeyEpoch(
+  client: PoolClient,
+  fingerprint: string | undefined,
+  options: { record: boolean },
+): Promise<KeyEpoch | undefined> {
+  const current = await currentKeyEpoch(client, "vault");
+  if (fingerprint === undefined) {
+    if (current === undefined) return undefined;
+    throw new ConfigError(
+      `This database keeps a PII vault (vault key ${current.fingerprint}, since ` +
+        `${current.startedAt.toISOString().slice(0, 10)}), and ${VAULT_KEY_ENV} is not set. ` +
+        "Rows loaded without it could never be revealed, erased by mask or re-masked: set " +
+        `${VAULT_KEY_ENV} to the vault's key.`,
+    );
+  }
+  if (current === undefined && !options.record) return undefined;
+  await client.query("SELECT pg_advisory_xact_lock($1)", [KEY_LOCK_ID]);
+  const locked = (await client.query<KeyEpoch>(currentSql("vault"))).rows[0];
+  if (locked === undefined) {
+    await refuseKeyOfOtherKind(client, "vault", fingerprint);
+    return (await client.query<KeyEpoch>(startEpochSql("vault"), [fingerprint, "first use"]))
+      .rows[0];
+  }
+  if (locked.fingerprint !== fingerprint) throw vaultKeyMismatch(fingerprint, locked);
+  return locked;
 }
 
 export function vaultKeyMismatch(fingerprint: string, current: KeyEpoch): KeyMismatchError {
