@@ -18,7 +18,7 @@ import type { Masker } from "../transform/mask.js";
 import { EPOCH_TABLES, type KeyKind } from "./key-epochs.js";
 import { withTransaction } from "./transaction.js";
 import { audit, lockVaultExclusive, MASK_COLUMN } from "./vault.js";
-import type { VaultCipher, VaultField } from "./vault-cipher.js";
+import { VAULT_FIELDS, type VaultCipher, type VaultField } from "./vault-cipher.js";
 
 /** An entry still under an earlier key. */
 interface Entry {
@@ -289,7 +289,7 @@ export function remaskVault(
         renamed.map((r) => r.oldMask),
       ]);
       let rows = 0;
-      for (const field of ["ip", "device_id"] as const) {
+      for (const field of VAULT_FIELDS) {
         const mine = renamed.filter((r) => r.field === field);
         if (mine.length === 0) continue;
         const updated = await client.query(remaskRowsSql(field), [

@@ -12,13 +12,13 @@ import type { Pool, PoolClient } from "pg";
 import { LOGIN_TABLE } from "../login-columns.js";
 import type { LoginRow, Originals } from "../types.js";
 import { currentFingerprintSql, KeyMismatchError } from "./key-epochs.js";
-import type { VaultCipher, VaultField } from "./vault-cipher.js";
+import { VAULT_FIELDS, type VaultCipher, type VaultField } from "./vault-cipher.js";
 
 const VAULT_WRITERS_LOCK_ID = 0x10e7_1003;
 
 /**
- * Batches that write rows: many at once. Sent with BEGIN (withTransaction's `withBegin`): a
- * separate round trip per batch cost a tenth of the vault's throughput in the benchmark.
+ * Batches that write rows: many at once. Sent with BEGIN (withTransaction's `withBegin`), so the
+ * vault adds no round trip to a batch.
  */
 export const LOCK_VAULT_SHARED = `SELECT pg_advisory_xact_lock_shared(${VAULT_WRITERS_LOCK_ID})`;
 
@@ -66,7 +66,7 @@ export function vaultEntries(
   if (!cipher) return entries;
   const seen = new Set<string>();
   for (const { row, originals } of rows) {
-    for (const field of ["ip", "device_id"] as const) {
+    for (const field of VAULT_FIELDS) {
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
       if (mask === null || value === null) continue;
