@@ -34,10 +34,12 @@ import {
   checkCurrentKeys,
   insertVaultSql,
   LOCK_VAULT_SHARED,
+  MASK_COLUMN,
   vaultEntries,
   vaultParams,
   type WriterKeys,
 } from "./vault.js";
+import { VAULT_FIELDS } from "./vault-cipher.js";
 
 const REJECTED_TYPES = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
 const REJECTED_PARAMS = REJECTED_TYPES.length;
@@ -68,7 +70,7 @@ WITH claimed AS (
   SELECT ${cols}
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
-  RETURNING masked_ip, masked_device_id
+  RETURNING 1
 ), rejections AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
@@ -77,7 +79,7 @@ WITH claimed AS (
   WHERE message_id IN (SELECT message_id FROM claimed)
   ON CONFLICT (message_id) DO NOTHING
   RETURNING reason
-), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, "logins")}
+), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, vaultRows(columns))}
 )
 SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT count(*) FROM logins)::int AS inserted,
@@ -87,6 +89,15 @@ SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        ${CURRENT_KEYS_SQL}`;
 }
 const LOAD_BATCH_SQL = loadBatchSql();
+
+/** The rows `logins` inserted, numbered as vaultEntries numbers them: the vault's FROM item. */
+function vaultRows(columns: Columns): string {
+  const param = (name: string) => `$${4 + columns.findIndex((c) => c.name === name)}::text[]`;
+  const masks = VAULT_FIELDS.map((f) => MASK_COLUMN[f]);
+  return `(SELECT * FROM unnest($3::text[], ${masks.map(param).join(", ")})
+            WITH ORDINALITY AS u(message_id, ${masks.join(", ")}, n)
+          WHERE message_id IN (SELECT message_id FROM claimed)) AS r`;
+}
 
 /** Rows for `etl replay`, which has no ledger claim to make (its messages are already in it). */
 export function insertLoginsSql(columns: Columns = LOGIN_COLUMNS): string {
@@ -222,7 +233,7 @@ export class PostgresSink {
     const result = await client.query<Committed & CurrentKeys>({
       // Named: parsed and planned once per connection, not once per batch (~20% of Postgres'
       // CPU per batch). Needs a pooler that tracks prepared statements (README "Troubleshooting").
-      name: "login-etl/load-batch/v2",
+      name: "login-etl/load-batch/v3",
       text: LOAD_BATCH_SQL,
       values: [
         items.map((i) => i.message.messageId),

@@ -112,9 +112,10 @@ UPDATE etl.rejected_messages r
  WHERE r.message_id = u.message_id`;
 
 // The vault entries of the rows replay loaded, in the same transaction (src/sink/vault.ts).
-const INSERT_REPLAYED_VAULT_SQL = `
-WITH loaded AS (SELECT * FROM unnest($6::text[], $7::text[]) AS l(masked_ip, masked_device_id))
-${insertVaultSql(1, "loaded")}`;
+const INSERT_REPLAYED_VAULT_SQL = insertVaultSql(
+  1,
+  "unnest($6::text[], $7::text[]) WITH ORDINALITY AS r(masked_ip, masked_device_id, n)",
+);
 
 const DEFAULT_CHUNK_SIZE = 500;
 const DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024;
@@ -226,7 +227,7 @@ async function writeChunk(
   if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
   const loaded = loadable.filter((l) => !refusedIds.has(l.id));
   const entries = vaultEntries(keys, loaded);
-  if (entries.masks.length > 0) {
+  if (entries.count > 0) {
     await client.query(INSERT_REPLAYED_VAULT_SQL, [
       ...vaultParams(keys, entries),
       loaded.map((l) => l.row.masked_ip),

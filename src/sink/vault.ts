@@ -37,11 +37,18 @@ export const MASK_COLUMN = {
   device_id: "masked_device_id",
 } as const satisfies Record<VaultField, keyof LoginRow>;
 
-/** The parallel arrays of vault entries a batch sends (empty when the vault is off). */
+/**
+ * A batch's vault entries, laid out for insertVaultSql: every sealed value in one buffer (sent to
+ * Postgres in binary, as it is), and for each row and vault field (row-major, VAULT_FIELDS order)
+ * where its entry starts in the buffer (1-based) and how long it is; 0 and 0 for none. Two rows
+ * with the same mask point at the same bytes: sealed once, sent once.
+ */
 export interface VaultEntries {
-  fields: VaultField[];
-  masks: string[];
-  sealed: Buffer[];
+  sealed: Buffer;
+  at: number[];
+  length: number[];
+  /** How many distinct entries `sealed` holds. */
+  count: number;
 }
 
 /** The keys a writer masks and seals with, and checks against the current epochs. */
@@ -52,8 +59,10 @@ export interface WriterKeys {
   vault: VaultCipher | undefined;
 }
 
+const NO_ENTRIES: VaultEntries = { sealed: Buffer.alloc(0), at: [], length: [], count: 0 };
+
 /**
- * One entry per distinct (field, mask) of these rows, sealed. Sealing costs one AES-GCM of a
+ * One sealed value per distinct (field, mask) of these rows. Sealing costs one AES-GCM of a
  * short string; values already in the vault are sealed again and skipped by the database, which
  * is cheaper than asking it first.
  */
@@ -61,51 +70,64 @@ export function vaultEntries(
   keys: WriterKeys,
   rows: readonly { row: LoginRow; originals: Originals }[],
 ): VaultEntries {
-  const entries: VaultEntries = { fields: [], masks: [], sealed: [] };
   const cipher = keys.vault;
-  if (!cipher) return entries;
-  const seen = new Set<string>();
+  if (!cipher) return NO_ENTRIES;
+  const parts: Buffer[] = [];
+  const at: number[] = [];
+  const length: number[] = [];
+  const placed = new Map<string, readonly [number, number]>(); // field:mask → [at, length]
+  let next = 1;
+  const place = (id: string, sealed: Buffer) => {
+    const entry = [next, sealed.length] as const;
+    placed.set(id, entry);
+    parts.push(sealed);
+    next += sealed.length;
+    return entry;
+  };
   for (const { row, originals } of rows) {
     for (const field of VAULT_FIELDS) {
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
-      if (mask === null || value === null) continue;
-      const id = `${field}:${mask}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      entries.fields.push(field);
-      entries.masks.push(mask);
-      entries.sealed.push(cipher.seal(field, mask, value));
+      let entry: readonly [number, number] = [0, 0];
+      if (mask !== null && value !== null) {
+        const id = `${field}:${mask}`;
+        entry = placed.get(id) ?? place(id, cipher.seal(field, mask, value));
+      }
+      at.push(entry[0]);
+      length.push(entry[1]);
     }
   }
-  return entries;
+  return { sealed: Buffer.concat(parts, next - 1), at, length, count: parts.length };
 }
 
 /**
- * The vault part of a statement that inserted rows: entries only for masks that `logins` (a
- * CTE returning the inserted rows' mask columns) really inserted, so a duplicate message adds
- * nothing. Parameters: fields, masks, sealed, then the hash and vault key fingerprints.
+ * The vault part of a statement that inserts rows. `rows` is a FROM item naming, for each row
+ * inserted, its masked_ip, masked_device_id and n, its 1-based position among the rows
+ * vaultEntries was given; only those rows get entries, so a duplicate message adds none. Rows
+ * with the same mask point at the same sealed bytes, and the first claimed one inserts them
+ * (ON CONFLICT DO NOTHING skips the rest). Parameters: sealed, at, length, then the hash and
+ * vault key fingerprints.
  */
-export function insertVaultSql(first: number, logins: string): string {
-  const [fields, masks, sealed, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+export function insertVaultSql(first: number, rows: string): string {
+  const [sealed, at, length, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  const perField = VAULT_FIELDS.map((field, j) => {
+    const i = `(r.n - 1) * ${VAULT_FIELDS.length} + ${j + 1}`;
+    return `('${field}', r.${MASK_COLUMN[field]}, (${at}::int[])[${i}], (${length}::int[])[${i}])`;
+  });
   return `
   INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
-  SELECT v.field, v.mask, ${hashKey}::text, ${vaultKey}::text, v.sealed
-    FROM unnest(${fields}::text[], ${masks}::text[], ${sealed}::bytea[]) AS v(field, mask, sealed)
-   WHERE (v.field = 'ip' AND v.mask IN (SELECT masked_ip FROM ${logins}))
-      OR (v.field = 'device_id' AND v.mask IN (SELECT masked_device_id FROM ${logins}))
+  SELECT v.field, v.mask, ${hashKey}::text, ${vaultKey}::text,
+         substring(${sealed}::bytea FROM v.at FOR v.length)
+    FROM ${rows}
+   CROSS JOIN LATERAL (VALUES ${perField.join(",\n                              ")})
+     AS v(field, mask, at, length)
+   WHERE v.length > 0
   ON CONFLICT (field, mask) DO NOTHING`;
 }
 
 /** The values for insertVaultSql's parameters. */
 export function vaultParams(keys: WriterKeys, entries: VaultEntries): unknown[] {
-  return [
-    entries.fields,
-    entries.masks,
-    entries.sealed,
-    keys.hash,
-    keys.vault?.fingerprint ?? null,
-  ];
+  return [entries.sealed, entries.at, entries.length, keys.hash, keys.vault?.fingerprint ?? null];
 }
 
 /** Columns a statement selects to learn the current key fingerprints on its own snapshot. */

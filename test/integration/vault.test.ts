@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import type pg from "pg";
+import { createBodyCipher } from "../../src/sink/body-cipher.js";
 import { createVaultCipher } from "../../src/sink/vault-cipher.js";
 import { dumpAllText, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
 
@@ -244,6 +245,54 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
     assertNoRaw(result.stdout + result.stderr, raw, "command output");
   }
   assertNoRaw(shown.stderr, raw, "reveal's log");
+});
+
+test("replay writes the vault entries of the rows it loads, once per value, in its transaction", async () => {
+  const vaultKey = newKey();
+  const data = logins(10, "rp");
+  const { pool, env } = await setup(vaultKey, data);
+  const before = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.pii_vault");
+  // Three messages an older transform rejected: two share a device id no run has seen, one
+  // brings an address already in the vault.
+  const cipher = createBodyCipher(Buffer.from(h.key));
+  const known = data[0] as Login;
+  const replayed: Login[] = [
+    { user_id: "rp-late-1", ip: "198.51.100.1", device_id: "777-77-7777" },
+    { user_id: "rp-late-2", ip: "198.51.100.2", device_id: "777-77-7777" },
+    { user_id: "rp-late-3", ip: known.ip, device_id: "888-88-8888" },
+  ];
+  for (const [i, login] of replayed.entries()) {
+    const id = `m-replay-${i}`;
+    await pool.query(
+      "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ($1, 'rejected')",
+      [id],
+    );
+    await pool.query(
+      `INSERT INTO etl.rejected_messages (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
+       VALUES ($1, 'invalid_app_version', 'old bug', '{}', $2, 1, now())`,
+      [id, cipher.seal(body(login), id)],
+    );
+  }
+  const replay = await runCli(["replay", "--json"], env());
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.equal(JSON.parse(replay.stdout).loaded, 3, replay.stdout);
+
+  const added = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.pii_vault");
+  // Two new addresses and two new device ids; the known address is not added again.
+  assert.equal((added.rows[0]?.n ?? 0) - (before.rows[0]?.n ?? 0), 4);
+  for (const [field, value] of [
+    ["device_id", "777-77-7777"],
+    ["ip", "198.51.100.2"],
+    ["device_id", "888-88-8888"],
+    ["ip", known.ip],
+  ] as const) {
+    const shown = await runCli(
+      ["reveal", "--field", field, "--mask", h.mask(field, value), "--reason", "replay check"],
+      env(),
+    );
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `${value}\n`);
+  }
 });
 
 test("forget erases exactly one user's rows and the vault entries no other row uses, audited, in one transaction", async () => {
