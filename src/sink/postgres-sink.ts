@@ -16,7 +16,7 @@ import {
 import { retry } from "../retry.js";
 import { checkpoint } from "../test-hooks.js";
 import { sentTime } from "../transform/index.js";
-import type { LoginRow, Originals, RejectReason, SinkItem, SinkOutcome } from "../types.js";
+import type { LoginRow, RejectReason, SinkItem, SinkOutcome } from "../types.js";
 import type { BodyCipher } from "./body-cipher.js";
 import { classifyDbFailure } from "./database.js";
 import { KeyMismatchError } from "./key-epochs.js";
@@ -35,6 +35,7 @@ import {
   insertVaultSql,
   LOCK_VAULT_SHARED,
   MASK_COLUMN,
+  type VaultEntries,
   vaultEntries,
   vaultParams,
   type WriterKeys,
@@ -199,11 +200,16 @@ export class PostgresSink {
   }
 
   private commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
+    // Sealed once, before the transaction begins: no connection is held while values are
+    // sealed, and a retried transaction sends the same bytes.
+    const rows = items.flatMap(({ result }) => (result.kind === "row" ? [result] : []));
+    const { keys } = this.options;
+    const entries = vaultEntries(keys, rows);
     // With the vault, the writers lock is taken with BEGIN, before the batch statement, so its
     // snapshot sees whatever an erasure or rotation committed (src/sink/vault.ts).
-    const options = this.options.keys.vault ? { withBegin: LOCK_VAULT_SHARED } : {};
+    const options = keys.vault ? { withBegin: LOCK_VAULT_SHARED } : {};
     const attempt = () =>
-      withTransaction(this.pool, (client) => this.claimAndInsert(client, items), options);
+      withTransaction(this.pool, (client) => this.claimAndInsert(client, items, entries), options);
     return retry(attempt, {
       retries: MAX_RETRIES,
       shouldRetry: (err) => classifyDbFailure(err) === "retry",
@@ -215,16 +221,18 @@ export class PostgresSink {
     });
   }
 
-  private async claimAndInsert(client: PoolClient, items: readonly SinkItem[]): Promise<Committed> {
+  private async claimAndInsert(
+    client: PoolClient,
+    items: readonly SinkItem[],
+    entries: VaultEntries,
+  ): Promise<Committed> {
     const { keys } = this.options;
     const rowIds: string[] = [];
     const rows: LoginRow[] = [];
-    const originals: { row: LoginRow; originals: Originals }[] = [];
     for (const { message, result } of items) {
       if (result.kind === "row") {
         rowIds.push(message.messageId);
         rows.push(result.row);
-        originals.push(result);
       }
     }
     const rejected = items.flatMap((i) =>
@@ -247,7 +255,7 @@ export class PostgresSink {
         rejected.map((r) => this.options.cipher.seal(r.message.body, r.message.messageId)),
         rejected.map((r) => r.message.receiveCount),
         rejected.map((r) => sentTime(r.message.sentTimestamp)),
-        ...vaultParams(keys, vaultEntries(keys, originals)),
+        ...vaultParams(keys, entries),
       ],
     });
     await checkpoint("mid_transaction");
