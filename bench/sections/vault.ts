@@ -1,6 +1,6 @@
 // PII vault on vs off: `etl run` on the same messages with the same PII_HASH_KEY, once without
-// and once with PII_VAULT_KEY. On, every batch also takes the vault's writers lock (one more round
-// trip), seals each distinct ip and device_id (AES-256-GCM) and inserts them into etl.pii_vault
+// and once with PII_VAULT_KEY. On, every batch also takes the vault's writers lock (sent with its
+// BEGIN), seals each distinct ip and device_id (AES-256-GCM) and inserts them into etl.pii_vault
 // in the batch's statement: that is the cost measured here, with what the vault takes on disk per
 // distinct value. Trials alternate off/on, each on a fresh queue and database, so a slow spell on
 // the machine hits both alike; the summary takes medians.
