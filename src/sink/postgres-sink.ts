@@ -71,7 +71,7 @@ WITH claimed AS (
   SELECT ${cols}
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
-  RETURNING 1
+  RETURNING ${VAULT_FIELDS.map((f) => MASK_COLUMN[f]).join(", ")}
 ), rejections AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
@@ -80,7 +80,7 @@ WITH claimed AS (
   WHERE message_id IN (SELECT message_id FROM claimed)
   ON CONFLICT (message_id) DO NOTHING
   RETURNING reason
-), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, vaultRows(columns))}
+), vaulted AS (${insertVaultSql(4 + columns.length + REJECTED_PARAMS, vaultRows(columns), "logins")}
 )
 SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT count(*) FROM logins)::int AS inserted,
@@ -91,13 +91,14 @@ SELECT (SELECT count(*) FROM claimed)::int AS claimed,
 }
 const LOAD_BATCH_SQL = loadBatchSql();
 
-/** The rows `logins` inserted, numbered as vaultEntries numbers them: the vault's FROM item. */
+/** The batch's rows, numbered as vaultEntries numbers them: the vault's FROM item. */
 function vaultRows(columns: Columns): string {
-  const param = (name: string) => `$${4 + columns.findIndex((c) => c.name === name)}::text[]`;
+  const param = (name: string) => {
+    const i = columns.findIndex((c) => c.name === name);
+    return `$${4 + i}::${columns[i]?.arrayType}`;
+  };
   const masks = VAULT_FIELDS.map((f) => MASK_COLUMN[f]);
-  return `(SELECT * FROM unnest($3::text[], ${masks.map(param).join(", ")})
-            WITH ORDINALITY AS u(message_id, ${masks.join(", ")}, n)
-          WHERE message_id IN (SELECT message_id FROM claimed)) AS r`;
+  return `unnest(${masks.map(param).join(", ")}) WITH ORDINALITY AS r(${masks.join(", ")}, n)`;
 }
 
 /** Rows for `etl replay`, which has no ledger claim to make (its messages are already in it). */

@@ -102,18 +102,22 @@ export function vaultEntries(
 
 /**
  * The vault part of a statement that inserts rows. `rows` is a FROM item naming, for each row
- * inserted, its masked_ip, masked_device_id and n, its 1-based position among the rows
- * vaultEntries was given; only those rows get entries, so a duplicate message adds none. Rows
- * with the same mask point at the same sealed bytes, and the first claimed one inserts them
- * (ON CONFLICT DO NOTHING skips the rest). Parameters: sealed, at, length, then the hash and
- * vault key fingerprints.
+ * vaultEntries was given, its masked_ip, masked_device_id and n, its 1-based position there.
+ * `inserted`, if given, names a CTE returning the mask columns of the rows the statement really
+ * inserted: only their masks get entries, so neither a duplicate message nor a row a trigger
+ * dropped leaves an entry without a row. Rows with the same mask point at the same sealed bytes;
+ * the first proposal inserts them, ON CONFLICT DO NOTHING skips the rest. Parameters: sealed, at,
+ * length, then the hash and vault key fingerprints.
  */
-export function insertVaultSql(first: number, rows: string): string {
+export function insertVaultSql(first: number, rows: string, inserted?: string): string {
   const [sealed, at, length, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
   const perField = VAULT_FIELDS.map((field, j) => {
     const i = `(r.n - 1) * ${VAULT_FIELDS.length} + ${j + 1}`;
     return `('${field}', r.${MASK_COLUMN[field]}, (${at}::int[])[${i}], (${length}::int[])[${i}])`;
   });
+  const insertedMasks = VAULT_FIELDS.map(
+    (field) => `SELECT '${field}', ${MASK_COLUMN[field]} FROM ${inserted}`,
+  );
   return `
   INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
   SELECT v.field, v.mask, ${hashKey}::text, ${vaultKey}::text,
@@ -121,7 +125,7 @@ export function insertVaultSql(first: number, rows: string): string {
     FROM ${rows}
    CROSS JOIN LATERAL (VALUES ${perField.join(",\n                              ")})
      AS v(field, mask, at, length)
-   WHERE v.length > 0
+   WHERE v.length > 0${inserted ? `\n     AND (v.field, v.mask) IN (${insertedMasks.join(" UNION ALL ")})` : ""}
   ON CONFLICT (field, mask) DO NOTHING`;
 }
 

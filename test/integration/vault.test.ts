@@ -295,6 +295,28 @@ test("replay writes the vault entries of the rows it loads, once per value, in i
   }
 });
 
+test("a row the table drops (a trigger returning NULL) leaves no vault entry behind", async () => {
+  const { pool, env, queue } = await setup(newKey(), logins(3, "tg"));
+  await pool.query(`
+    CREATE FUNCTION skip_test_users() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN IF NEW.user_id LIKE 'test-%' THEN RETURN NULL; END IF; RETURN NEW; END $$;
+    CREATE TRIGGER skip_test_users BEFORE INSERT ON user_logins
+      FOR EACH ROW EXECUTE FUNCTION skip_test_users()`);
+  const kept: Login = { user_id: "tg-kept", ip: "198.51.100.7", device_id: "555-55-5555" };
+  const dropped: Login = { user_id: "test-1", ip: "198.51.100.8", device_id: "666-66-6666" };
+  await h.send(queue.url, [body(kept), body(dropped)]);
+  const run = await runCli(["run"], env());
+  assert.equal(run.code, 0, run.stderr);
+  const masks = await pool.query<{ field: string; mask: string }>(
+    "SELECT field, mask FROM etl.pii_vault",
+  );
+  const has = (field: "ip" | "device_id", value: string) =>
+    masks.rows.some((m) => m.field === field && m.mask === h.mask(field, value));
+  assert.ok(has("ip", kept.ip) && has("device_id", kept.device_id), "the kept row's entries");
+  assert.ok(!has("ip", dropped.ip), "no entry for the dropped row's ip");
+  assert.ok(!has("device_id", dropped.device_id), "no entry for the dropped row's device id");
+});
+
 test("forget erases exactly one user's rows and the vault entries no other row uses, audited, in one transaction", async () => {
   const shared = { ip: "192.0.2.1", device_id: "111-11-1111" };
   const data: Login[] = [

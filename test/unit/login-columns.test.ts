@@ -37,29 +37,37 @@ describe("user_logins columns, declared once", () => {
   });
 
   test("the batch statement numbers its parameters from the list: ledger, rows, rejected messages, vault", () => {
+    // Every parameter with its cast, in order of appearance; arrays end in [].
     const params = (sql: string) =>
-      [...sql.matchAll(/\$(\d+)::([a-z]+)\[\]/g)].map((m) => `${m[1]}:${m[2]}`);
+      [...sql.matchAll(/\$(\d+)::([a-z]+(?:\[\])?)/g)].map((m) => `${m[1]}:${m[2]}`);
     assert.deepEqual(params(loadBatchSql()), [
-      "1:text",
-      "2:text",
-      "3:text",
-      "4:varchar",
-      "5:varchar",
-      "6:varchar",
-      "7:varchar",
-      "8:varchar",
-      "9:integer",
-      "10:date",
-      "11:text",
-      "12:text",
-      "13:text",
-      "14:text",
-      "15:bytea",
-      "16:integer",
-      "17:timestamptz",
-      "18:text",
-      "19:text",
-      "20:bytea",
+      "1:text[]",
+      "2:text[]",
+      "3:text[]",
+      "4:varchar[]",
+      "5:varchar[]",
+      "6:varchar[]",
+      "7:varchar[]",
+      "8:varchar[]",
+      "9:integer[]",
+      "10:date[]",
+      "11:text[]",
+      "12:text[]",
+      "13:text[]",
+      "14:text[]",
+      "15:bytea[]",
+      "16:integer[]",
+      "17:timestamptz[]",
+      // The vault: fingerprints, the sealed bytes, the rows' own mask arrays, offsets, lengths.
+      "21:text",
+      "22:text",
+      "18:bytea",
+      "6:varchar[]",
+      "7:varchar[]",
+      "19:int[]",
+      "20:int[]",
+      "19:int[]",
+      "20:int[]",
     ]);
   });
 
