@@ -40,8 +40,8 @@ export const MASK_COLUMN = {
 /**
  * A batch's vault entries, laid out for insertVaultSql: every sealed value in one buffer (sent to
  * Postgres in binary, as it is), and for each row and vault field (row-major, VAULT_FIELDS order)
- * where its entry starts in the buffer (1-based) and how long it is; 0 and 0 for none. Two rows
- * with the same mask point at the same bytes: sealed once, sent once.
+ * where its entry starts in the buffer (1-based) and how long it is; 0 and 0 for none. Of rows
+ * with the same mask only the first carries it: sealed once, sent once, proposed once.
  */
 export interface VaultEntries {
   sealed: Buffer;
@@ -75,11 +75,11 @@ export function vaultEntries(
   const parts: Buffer[] = [];
   const at: number[] = [];
   const length: number[] = [];
-  const placed = new Map<string, readonly [number, number]>(); // field:mask → [at, length]
+  const placed = new Set<string>(); // field:mask
   let next = 1;
   const place = (id: string, sealed: Buffer) => {
     const entry = [next, sealed.length] as const;
-    placed.set(id, entry);
+    placed.add(id);
     parts.push(sealed);
     next += sealed.length;
     return entry;
@@ -89,9 +89,9 @@ export function vaultEntries(
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
       let entry: readonly [number, number] = [0, 0];
-      if (mask !== null && value !== null) {
-        const id = `${field}:${mask}`;
-        entry = placed.get(id) ?? place(id, cipher.seal(field, mask, value));
+      const id = `${field}:${mask}`;
+      if (mask !== null && value !== null && !placed.has(id)) {
+        entry = place(id, cipher.seal(field, mask, value));
       }
       at.push(entry[0]);
       length.push(entry[1]);
@@ -105,8 +105,10 @@ export function vaultEntries(
  * vaultEntries was given, its masked_ip, masked_device_id and n, its 1-based position there.
  * `inserted`, if given, names a CTE returning the mask columns of the rows the statement really
  * inserted: only their masks get entries, so neither a duplicate message nor a row a trigger
- * dropped leaves an entry without a row. Rows with the same mask point at the same sealed bytes;
- * the first proposal inserts them, ON CONFLICT DO NOTHING skips the rest. Parameters: sealed, at,
+ * dropped leaves an entry without a row. The filter is on the mask, not on the row proposing it:
+ * the first row with a mask proposes its entry even when that row's message was a duplicate and
+ * a later row with the same mask is the one inserted (same mask, same field: same value).
+ * Without `inserted`, every row given must be one the statement inserts. Parameters: sealed, at,
  * length, then the hash and vault key fingerprints.
  */
 export function insertVaultSql(first: number, rows: string, inserted?: string): string {

@@ -7,8 +7,14 @@ import assert from "node:assert/strict";
 import { createHmac, randomBytes } from "node:crypto";
 import { after, before, test } from "node:test";
 import type pg from "pg";
+import pino from "pino";
+import { keyFingerprint } from "../../src/pii-key.js";
 import { createBodyCipher } from "../../src/sink/body-cipher.js";
+import { createPool } from "../../src/sink/database.js";
+import { PostgresSink } from "../../src/sink/postgres-sink.js";
 import { createVaultCipher } from "../../src/sink/vault-cipher.js";
+import { createMasker, storedPayload, transformMessage } from "../../src/transform/index.js";
+import type { SinkItem } from "../../src/types.js";
 import { dumpAllText, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
 
 let h: Harness;
@@ -315,6 +321,56 @@ test("a row the table drops (a trigger returning NULL) leaves no vault entry beh
   assert.ok(has("ip", kept.ip) && has("device_id", kept.device_id), "the kept row's entries");
   assert.ok(!has("ip", dropped.ip), "no entry for the dropped row's ip");
   assert.ok(!has("device_id", dropped.device_id), "no entry for the dropped row's device id");
+});
+
+test("a value first seen in a batch in a duplicate message still gets its entry from a later new one", async () => {
+  const vaultKey = newKey();
+  const { url, pool } = await setup(vaultKey, logins(2, "dp"));
+  // A message whose row and entry were erased after it was loaded (its id stays in the ledger),
+  // delivered again in one batch with a new message carrying the same values.
+  await pool.query(
+    "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ('m-old', 'loaded')",
+  );
+  const login = { user_id: "dp-new", ip: "198.51.100.9", device_id: "999-99-9999" };
+  const key = Buffer.from(h.key, "utf8");
+  const masker = createMasker(key);
+  const item = (messageId: string, user: string): SinkItem => {
+    const message = {
+      messageId,
+      receiptHandle: messageId,
+      body: body({ ...login, user_id: user }),
+      sentTimestamp: Date.now(),
+      receiveCount: 1,
+    };
+    return { message, result: transformMessage(message, masker) };
+  };
+  const logger = pino({ level: "silent" });
+  const sinkPool = createPool(
+    { databaseUrl: url, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
+    2,
+    logger,
+  );
+  try {
+    const sink = new PostgresSink(sinkPool, {
+      cipher: createBodyCipher(key),
+      maskPayload: (text) => storedPayload(text, masker),
+      keys: { hash: keyFingerprint(key), vault: createVaultCipher(Buffer.from(vaultKey, "utf8")) },
+      logger,
+    });
+    const outcome = await sink.write([item("m-old", "dp-old"), item("m-new", "dp-new")]);
+    assert.deepEqual(outcome, { inserted: 1, rejected: {}, duplicates: 1 });
+  } finally {
+    await sinkPool.end();
+  }
+  const entries = await pool.query<{ field: string }>(
+    "SELECT field FROM etl.pii_vault WHERE mask = ANY($1::text[]) ORDER BY field",
+    [[h.mask("ip", login.ip), h.mask("device_id", login.device_id)]],
+  );
+  assert.deepEqual(
+    entries.rows.map((r) => r.field),
+    ["device_id", "ip"],
+    "the new row's values are in the vault",
+  );
 });
 
 test("forget erases exactly one user's rows and the vault entries no other row uses, audited, in one transaction", async () => {
