@@ -34,13 +34,12 @@ import {
   checkCurrentKeys,
   insertVaultSql,
   LOCK_VAULT_SHARED,
-  MASK_COLUMN,
+  VAULT_MASK_COLUMNS,
   type VaultEntries,
   vaultEntries,
   vaultParams,
   type WriterKeys,
 } from "./vault.js";
-import { VAULT_FIELDS } from "./vault-cipher.js";
 
 const REJECTED_TYPES = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
 const REJECTED_PARAMS = REJECTED_TYPES.length;
@@ -71,7 +70,7 @@ WITH claimed AS (
   SELECT ${cols}
   FROM unnest($3::text[], ${unnestParams(4, columns)}) AS r(message_id, ${cols})
   WHERE message_id IN (SELECT message_id FROM claimed)
-  RETURNING ${VAULT_FIELDS.map((f) => MASK_COLUMN[f]).join(", ")}
+  RETURNING ${VAULT_MASK_COLUMNS.join(", ")}
 ), rejections AS (
   INSERT INTO etl.rejected_messages
     (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
@@ -97,7 +96,7 @@ function vaultRows(columns: Columns): string {
     const i = columns.findIndex((c) => c.name === name);
     return `$${4 + i}::${columns[i]?.arrayType}`;
   };
-  const masks = VAULT_FIELDS.map((f) => MASK_COLUMN[f]);
+  const masks = VAULT_MASK_COLUMNS;
   return `unnest(${masks.map(param).join(", ")}) WITH ORDINALITY AS r(${masks.join(", ")}, n)`;
 }
 

@@ -227,7 +227,7 @@ async function writeChunk(
   if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
   const loaded = loadable.filter((l) => !refusedIds.has(l.id));
   const entries = vaultEntries(keys, loaded);
-  if (entries.count > 0) {
+  if (entries.sealed.length > 0) {
     await client.query(INSERT_REPLAYED_VAULT_SQL, [
       ...vaultParams(keys, entries),
       loaded.map((l) => l.row.masked_ip),

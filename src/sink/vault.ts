@@ -37,6 +37,9 @@ export const MASK_COLUMN = {
   device_id: "masked_device_id",
 } as const satisfies Record<VaultField, keyof LoginRow>;
 
+/** The mask columns, in VAULT_FIELDS order. */
+export const VAULT_MASK_COLUMNS = VAULT_FIELDS.map((field) => MASK_COLUMN[field]);
+
 /**
  * A batch's vault entries, laid out for insertVaultSql: every sealed value in one buffer (sent to
  * Postgres in binary, as it is), and for each row and vault field (row-major, VAULT_FIELDS order)
@@ -47,8 +50,6 @@ export interface VaultEntries {
   sealed: Buffer;
   at: number[];
   length: number[];
-  /** How many distinct entries `sealed` holds. */
-  count: number;
 }
 
 /** The keys a writer masks and seals with, and checks against the current epochs. */
@@ -59,7 +60,7 @@ export interface WriterKeys {
   vault: VaultCipher | undefined;
 }
 
-const NO_ENTRIES: VaultEntries = { sealed: Buffer.alloc(0), at: [], length: [], count: 0 };
+const NO_ENTRIES: VaultEntries = { sealed: Buffer.alloc(0), at: [], length: [] };
 
 /**
  * One sealed value per distinct (field, mask) of these rows. Sealing costs one AES-GCM of a
@@ -77,27 +78,25 @@ export function vaultEntries(
   const length: number[] = [];
   const placed = new Set<string>(); // field:mask
   let next = 1;
-  const place = (id: string, sealed: Buffer) => {
-    const entry = [next, sealed.length] as const;
-    placed.add(id);
-    parts.push(sealed);
-    next += sealed.length;
-    return entry;
-  };
   for (const { row, originals } of rows) {
     for (const field of VAULT_FIELDS) {
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
-      let entry: readonly [number, number] = [0, 0];
       const id = `${field}:${mask}`;
-      if (mask !== null && value !== null && !placed.has(id)) {
-        entry = place(id, cipher.seal(field, mask, value));
+      if (mask === null || value === null || placed.has(id)) {
+        at.push(0);
+        length.push(0);
+        continue;
       }
-      at.push(entry[0]);
-      length.push(entry[1]);
+      const sealed = cipher.seal(field, mask, value);
+      placed.add(id);
+      parts.push(sealed);
+      at.push(next);
+      length.push(sealed.length);
+      next += sealed.length;
     }
   }
-  return { sealed: Buffer.concat(parts, next - 1), at, length, count: parts.length };
+  return { sealed: Buffer.concat(parts, next - 1), at, length };
 }
 
 /**
