@@ -8,7 +8,7 @@ import { LOGIN_TABLE } from "../login-columns.js";
 import { userIdOf } from "../transform/index.js";
 import { readSealedChunk } from "./rejected-store.js";
 import { withTransaction } from "./transaction.js";
-import { audit, lockVaultExclusive } from "./vault.js";
+import { audit, lockVaultExclusive, vaultMask } from "./vault.js";
 
 // Two statements, not two CTEs of one: CTEs share a snapshot, so the second would still see the
 // rows the first deleted and find every entry in use. The first hands back only the distinct
@@ -37,7 +37,7 @@ WITH candidates AS (
 )
 DELETE FROM etl.pii_vault v
  USING candidates c
- WHERE v.field = c.field AND v.mask = c.mask
+ WHERE v.field = c.field AND v.mask = ${vaultMask("c.mask")}
    AND NOT EXISTS (SELECT 1 FROM still_used s WHERE s.field = c.field AND s.mask = c.mask)`;
 
 export interface ForgetRequest {

@@ -3,7 +3,7 @@
 // value is printed only after that transaction committed: no reveal without its record.
 import type { Pool } from "pg";
 import { withTransaction } from "./transaction.js";
-import { audit } from "./vault.js";
+import { audit, vaultMask } from "./vault.js";
 import type { VaultCipher, VaultField } from "./vault-cipher.js";
 
 export type RevealResult =
@@ -44,7 +44,8 @@ export async function reveal(
 ): Promise<RevealResult> {
   return withTransaction(pool, async (client) => {
     const entry = await client.query<Found>(
-      "SELECT hash_key, vault_key, sealed FROM etl.pii_vault WHERE field = $1 AND mask = $2",
+      `SELECT hash_key, vault_key, sealed FROM etl.pii_vault
+        WHERE mask = ${vaultMask("$2::text")} AND field = $1`,
       [request.field, request.mask],
     );
     const found = entry.rows[0];

@@ -17,7 +17,7 @@ import { checkpoint } from "../test-hooks.js";
 import type { Masker } from "../transform/mask.js";
 import { EPOCH_TABLES, type KeyKind } from "./key-epochs.js";
 import { withTransaction } from "./transaction.js";
-import { audit, lockVaultExclusive, MASK_COLUMN } from "./vault.js";
+import { audit, lockVaultExclusive, MASK_COLUMN, vaultMask } from "./vault.js";
 import { VAULT_FIELDS, type VaultCipher, type VaultField } from "./vault-cipher.js";
 
 /** An entry still under an earlier key. */
@@ -34,15 +34,15 @@ const ENTRY_KEY_COLUMN = { hash: "hash_key", vault: "vault_key" } as const satis
   string
 >;
 
-// The next entries under any earlier key of the kind after the cursor ($3, $4), in primary-key
+// The next entries under any earlier key of the kind after the cursor (mask $4, field $3), in key
 // order; locked, so two rotations at once (they also share the writers lock) never take the same
 // entry. Entries under the current key (new masks land anywhere) are skipped by the filter.
 const pendingSql = (kind: KeyKind) => `
-SELECT field, mask, vault_key, sealed FROM etl.pii_vault
- WHERE (field, mask) > ($3::text, $4::text)
+SELECT field, encode(mask, 'hex') AS mask, vault_key, sealed FROM etl.pii_vault
+ WHERE (mask, field) > (decode($4::text, 'hex'), $3::text)
    AND ${ENTRY_KEY_COLUMN[kind]} IN
        (SELECT fingerprint FROM ${EPOCH_TABLES[kind]} WHERE fingerprint <> $1)
- ORDER BY field, mask
+ ORDER BY mask, field
  LIMIT $2
  FOR UPDATE`;
 
@@ -54,20 +54,20 @@ SELECT count(*)::int AS n FROM etl.pii_vault
 const RESEAL_SQL = `
 UPDATE etl.pii_vault v SET sealed = u.sealed, vault_key = $4
   FROM unnest($1::text[], $2::text[], $3::bytea[]) AS u(field, mask, sealed)
- WHERE v.field = u.field AND v.mask = u.mask`;
+ WHERE v.mask = decode(u.mask, 'hex') AND v.field = u.field`;
 
 // The new entries (a run with the new key may have made some already), then the old ones go.
 const REPLACE_ENTRIES_SQL = `
 WITH added AS (
   INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
-  SELECT field, mask, $4, $5, sealed FROM unnest($1::text[], $2::text[], $3::bytea[])
-      AS n(field, mask, sealed)
-  ON CONFLICT (field, mask) DO NOTHING
+  SELECT field, decode(mask, 'hex'), $4, $5, sealed
+    FROM unnest($1::text[], $2::text[], $3::bytea[]) AS n(field, mask, sealed)
+  ON CONFLICT (mask, field) DO NOTHING
   RETURNING 1
 )
 DELETE FROM etl.pii_vault v
  USING unnest($1::text[], $6::text[]) AS o(field, old_mask)
- WHERE v.field = o.field AND v.mask = o.old_mask`;
+ WHERE v.mask = decode(o.old_mask, 'hex') AND v.field = o.field`;
 
 /** One statement per field: the old masks become the new ones in every row that has them. */
 const remaskRowsSql = (field: VaultField) => `
@@ -99,9 +99,11 @@ export interface RotationOptions {
 const UNVAULTED_ROWS_SQL = `
 SELECT count(*)::int AS n FROM ${LOGIN_TABLE} r
  WHERE (r.masked_ip IS NOT NULL AND NOT EXISTS
-         (SELECT 1 FROM etl.pii_vault v WHERE v.field = 'ip' AND v.mask = r.masked_ip))
+         (SELECT 1 FROM etl.pii_vault v
+           WHERE v.mask = ${vaultMask("r.masked_ip")} AND v.field = 'ip'))
     OR (r.masked_device_id IS NOT NULL AND NOT EXISTS
-         (SELECT 1 FROM etl.pii_vault v WHERE v.field = 'device_id' AND v.mask = r.masked_device_id))`;
+         (SELECT 1 FROM etl.pii_vault v
+           WHERE v.mask = ${vaultMask("r.masked_device_id")} AND v.field = 'device_id'))`;
 
 export async function countUnvaultedRows(pool: Pool): Promise<number> {
   const result = await pool.query<{ n: number }>(UNVAULTED_ROWS_SQL);

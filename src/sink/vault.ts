@@ -41,6 +41,15 @@ export const MASK_COLUMN = {
 export const VAULT_MASK_COLUMNS = VAULT_FIELDS.map((field) => MASK_COLUMN[field]);
 
 /**
+ * SQL: the vault's form (32 bytes, migration 004) of a hex mask from user_logins, or NULL when it
+ * is not one a run could have made. user_logins may hold other text (rows another tool wrote),
+ * which decode() would stop the statement on; NULL simply matches no entry. A run's own batch
+ * decodes its masks directly: they come from the masker.
+ */
+export const vaultMask = (hex: string) =>
+  `(CASE WHEN ${hex} ~ '^[0-9a-f]{64}$' THEN decode(${hex}, 'hex') END)`;
+
+/**
  * A batch's vault entries, laid out for insertVaultSql: every sealed value in one buffer (sent to
  * Postgres in binary, as it is), and for each row and vault field (row-major, VAULT_FIELDS order)
  * where its entry starts in the buffer (1-based) and how long it is; 0 and 0 for none. Of rows
@@ -121,13 +130,13 @@ export function insertVaultSql(first: number, rows: string, inserted?: string): 
   );
   return `
   INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
-  SELECT v.field, v.mask, ${hashKey}::text, ${vaultKey}::text,
+  SELECT v.field, decode(v.mask, 'hex'), ${hashKey}::text, ${vaultKey}::text,
          substring(${sealed}::bytea FROM v.at FOR v.length)
     FROM ${rows}
    CROSS JOIN LATERAL (VALUES ${perField.join(",\n                              ")})
      AS v(field, mask, at, length)
    WHERE v.length > 0${inserted ? `\n     AND (v.field, v.mask) IN (${insertedMasks.join(" UNION ALL ")})` : ""}
-  ON CONFLICT (field, mask) DO NOTHING`;
+  ON CONFLICT (mask, field) DO NOTHING`;
 }
 
 /** The values for insertVaultSql's parameters. */

@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import pg from "pg";
 import { userLoginsDdl } from "../../src/login-columns.js";
 import { MIGRATIONS } from "../../src/sink/migrations/index.js";
-import { SCHEMA_LOCK_ID } from "../../src/sink/schema.js";
+import { describeMigration, SCHEMA_LOCK_ID } from "../../src/sink/schema.js";
 import { Harness, runCli } from "../support/harness.js";
 
 let h: Harness;
@@ -377,10 +377,11 @@ test("dry runs and `etl rejected` change nothing, not even the schema (exit 2 na
   ]) {
     const r = await runCli(args, h.env(url, queue.name));
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
-    assert.match(
+    assert.ok(
+      r.stderr.includes(`lacks schema migration ${MIGRATIONS.map(describeMigration).join(", ")} `),
       r.stderr,
-      /lacks schema migration 001 initial, 002 key-epochs, 003 pii-vault .*run `etl init-db`/,
     );
+    assert.match(r.stderr, /run `etl init-db`/);
   }
   const schemas = await pool.query("SELECT 1 FROM pg_namespace WHERE nspname = 'etl'");
   assert.equal(schemas.rows.length, 0, "no schema was created");

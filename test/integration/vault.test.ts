@@ -95,10 +95,10 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
   // No row without its entry, no entry without a row.
   const orphans = await pool.query(`
     SELECT 1 FROM user_logins r WHERE NOT EXISTS
-      (SELECT 1 FROM etl.pii_vault v WHERE v.field = 'ip' AND v.mask = r.masked_ip)
+      (SELECT 1 FROM etl.pii_vault v WHERE v.field = 'ip' AND v.mask = decode(r.masked_ip, 'hex'))
     UNION ALL
     SELECT 1 FROM etl.pii_vault v WHERE v.field = 'device_id' AND NOT EXISTS
-      (SELECT 1 FROM user_logins r WHERE r.masked_device_id = v.mask)`);
+      (SELECT 1 FROM user_logins r WHERE r.masked_device_id = encode(v.mask, 'hex'))`);
   assert.equal(orphans.rows.length, 0);
 
   const target = data[5] as Login;
@@ -184,7 +184,7 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
   const forger = createVaultCipher(Buffer.from(vaultKey, "utf8"));
   await pool.query(
     `INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
-     SELECT 'ip', $1, hash_key, vault_key, $2 FROM etl.pii_vault LIMIT 1`,
+     SELECT 'ip', decode($1, 'hex'), hash_key, vault_key, $2 FROM etl.pii_vault LIMIT 1`,
     [planted, forger.seal("ip", planted, "198.51.100.66")],
   );
   const checked = await runCli(
@@ -200,13 +200,13 @@ test("reveal returns the original of a mask `etl run` loaded, audited; refuses w
   );
   assert.equal(unchecked.code, 0, unchecked.stderr);
   assert.match(unchecked.stderr, /shown unchecked/);
-  await pool.query("DELETE FROM etl.pii_vault WHERE mask = $1", [planted]);
+  await pool.query("DELETE FROM etl.pii_vault WHERE mask = decode($1, 'hex')", [planted]);
 
   // A sealed value copied onto another mask does not open there (additional data binds it).
   const other = h.mask("device_id", (data[6] as Login).device_id);
   await pool.query(
-    `UPDATE etl.pii_vault SET sealed = (SELECT sealed FROM etl.pii_vault WHERE mask = $1)
-      WHERE field = 'device_id' AND mask = $2`,
+    `UPDATE etl.pii_vault SET sealed = (SELECT sealed FROM etl.pii_vault WHERE mask = decode($1, 'hex'))
+      WHERE field = 'device_id' AND mask = decode($2, 'hex')`,
     [mask, other],
   );
   const moved = await runCli(
@@ -314,7 +314,7 @@ test("a row the table drops (a trigger returning NULL) leaves no vault entry beh
   const run = await runCli(["run"], env());
   assert.equal(run.code, 0, run.stderr);
   const masks = await pool.query<{ field: string; mask: string }>(
-    "SELECT field, mask FROM etl.pii_vault",
+    "SELECT field, encode(mask, 'hex') AS mask FROM etl.pii_vault",
   );
   const has = (field: "ip" | "device_id", value: string) =>
     masks.rows.some((m) => m.field === field && m.mask === h.mask(field, value));
@@ -363,7 +363,7 @@ test("a value first seen in a batch in a duplicate message still gets its entry 
     await sinkPool.end();
   }
   const entries = await pool.query<{ field: string }>(
-    "SELECT field FROM etl.pii_vault WHERE mask = ANY($1::text[]) ORDER BY field",
+    "SELECT field FROM etl.pii_vault WHERE encode(mask, 'hex') = ANY($1::text[]) ORDER BY field",
     [[h.mask("ip", login.ip), h.mask("device_id", login.device_id)]],
   );
   assert.deepEqual(
@@ -398,6 +398,11 @@ test("forget erases exactly one user's rows and the vault entries no other row u
   const before = await pool.query(
     "SELECT * FROM user_logins WHERE user_id = 'stayer' ORDER BY masked_ip",
   );
+  // A row another tool wrote, its "mask" not hex (the vault compares masks as bytes): erased
+  // with the rest, not a reason for forget to fail.
+  await pool.query(
+    "INSERT INTO user_logins (user_id, masked_ip, masked_device_id) VALUES ('leaver', 'gAAAA-token', 'x')",
+  );
 
   const forget = await runCli(
     ["forget", "--user-id", "leaver", "--reason", "GDPR request 118", "--actor", "dpo"],
@@ -406,7 +411,7 @@ test("forget erases exactly one user's rows and the vault entries no other row u
   assert.equal(forget.code, 0, forget.stderr);
   assert.match(
     forget.stdout,
-    /erased 3 rows, 3 vault entries no other row uses and 1 rejected messages/,
+    /erased 4 rows, 3 vault entries no other row uses and 1 rejected messages/,
   );
   const rejectedLeft = await pool.query<{ payload: string }>(
     "SELECT payload FROM etl.rejected_messages",
@@ -426,7 +431,7 @@ test("forget erases exactly one user's rows and the vault entries no other row u
   );
   assert.deepEqual(after.rows, before.rows, "the other user's rows are untouched");
   const left = await pool.query<{ field: string; mask: string }>(
-    "SELECT field, mask FROM etl.pii_vault ORDER BY field, mask",
+    "SELECT field, encode(mask, 'hex') AS mask FROM etl.pii_vault ORDER BY field, mask",
   );
   const expected = [
     { field: "device_id", mask: h.mask("device_id", shared.device_id) },
@@ -462,7 +467,7 @@ test("forget erases exactly one user's rows and the vault entries no other row u
     {
       actor: "dpo",
       reason: "GDPR request 118",
-      counts: { rows: 3, vaultEntries: 3, rejectedMessages: 1, rejectedUnopened: 0 },
+      counts: { rows: 4, vaultEntries: 3, rejectedMessages: 1, rejectedUnopened: 0 },
     },
   ]);
   assert.ok(!(await dumpAllText(pool)).includes("leaver"), "the erased user id is kept nowhere");
@@ -728,4 +733,45 @@ test("a run still going with the old key stops at its next batch once the key is
   for (const r of rows.rows) {
     assert.ok(newDevices.has(r.masked_device_id) && newIps.has(r.masked_ip), "no old mask is left");
   }
+});
+
+test("a vault made before migration 004 (hex masks) is converted in place and still reveals; a mask that is not hex stops the migration", async () => {
+  const vaultKey = newKey();
+  const target: Login = { user_id: "mig-1", ip: "198.51.100.44", device_id: "444-44-4444" };
+  const { url, pool, env } = await setup(vaultKey, [target]);
+  // Back to migration 003's form: masks as hex text, keyed (field, mask).
+  const toVersion3 = `
+    ALTER TABLE etl.pii_vault DROP CONSTRAINT pii_vault_pkey, DROP CONSTRAINT pii_vault_mask_bytes;
+    ALTER TABLE etl.pii_vault ALTER COLUMN mask TYPE text COLLATE "C" USING encode(mask, 'hex');
+    ALTER TABLE etl.pii_vault ADD CONSTRAINT pii_vault_pkey PRIMARY KEY (field, mask);
+    DELETE FROM etl.schema_migrations WHERE version = 4;`;
+  await pool.query(toVersion3);
+  const initDb = () => runCli(["init-db"], { DATABASE_URL: url, ETL_STARTUP_WAIT: "2" });
+  const upgraded = await initDb();
+  assert.equal(upgraded.code, 0, upgraded.stderr);
+  const types = await pool.query<{ type: string }>(
+    "SELECT pg_typeof(mask)::text AS type FROM etl.pii_vault LIMIT 1",
+  );
+  assert.deepEqual(types.rows, [{ type: "bytea" }]);
+  const mask = h.mask("ip", target.ip);
+  const shown = await runCli(
+    ["reveal", "--field", "ip", "--mask", mask, "--reason", "after the migration"],
+    env(),
+  );
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.equal(shown.stdout.trim(), target.ip);
+
+  // An entry no run could have made: the migration stops on it, and changes nothing.
+  await pool.query(toVersion3);
+  await pool.query(
+    `INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
+     SELECT 'ip', 'not-a-mask', hash_key, vault_key, sealed FROM etl.pii_vault LIMIT 1`,
+  );
+  const refused = await initDb();
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /invalid hexadecimal/);
+  const version = await pool.query<{ v: number }>(
+    "SELECT max(version)::int AS v FROM etl.schema_migrations",
+  );
+  assert.deepEqual(version.rows, [{ v: 3 }], "nothing of migration 004 was kept");
 });
