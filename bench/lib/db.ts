@@ -68,7 +68,7 @@ export interface VaultStats {
   distinctMasks: number;
   /** pg_total_relation_size('etl.pii_vault'): heap, TOAST and its three indexes, as the run left them. */
   totalBytes: number;
-  /** pg_indexes_size('etl.pii_vault'): the primary key (field, mask) and the two fingerprint indexes. */
+  /** pg_indexes_size('etl.pii_vault'): its one index, the primary key (mask, field). */
   indexBytes: number;
   /** Mean octet_length(sealed): version, nonce, tag and the ciphertext. */
   avgSealedBytes: number | undefined;
