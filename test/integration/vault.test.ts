@@ -763,15 +763,23 @@ test("a vault made before migration 004 (hex masks) is converted in place and st
 
   // An entry no run could have made: the migration stops on it, and changes nothing.
   await pool.query(toVersion3);
-  await pool.query(
-    `INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
-     SELECT 'ip', 'not-a-mask', hash_key, vault_key, sealed FROM etl.pii_vault LIMIT 1`,
-  );
-  const refused = await initDb();
-  assert.notEqual(refused.code, 0);
-  assert.match(refused.stderr, /invalid hexadecimal/);
-  const version = await pool.query<{ v: number }>(
-    "SELECT max(version)::int AS v FROM etl.schema_migrations",
-  );
-  assert.deepEqual(version.rows, [{ v: 3 }], "nothing of migration 004 was kept");
+  // Upper case or whitespace too: decode() would accept them and make the entry the key of the
+  // real lower-case masks, its sealed value bound to the other text.
+  for (const planted of ["'not-a-mask'", "upper(mask)", "' ' || mask || E'\\n'"]) {
+    await pool.query(
+      `INSERT INTO etl.pii_vault (field, mask, hash_key, vault_key, sealed)
+       SELECT 'device_id', ${planted}, hash_key, vault_key, sealed
+         FROM etl.pii_vault WHERE field = 'ip'`,
+    );
+    const refused = await initDb();
+    assert.notEqual(refused.code, 0, planted);
+    assert.match(refused.stderr, /holds a mask that is not 64 lowercase hex digits/, planted);
+    const version = await pool.query<{ v: number }>(
+      "SELECT max(version)::int AS v FROM etl.schema_migrations",
+    );
+    assert.deepEqual(version.rows, [{ v: 3 }], "nothing of migration 004 was kept");
+    await pool.query(
+      "DELETE FROM etl.pii_vault WHERE field = 'device_id' AND mask !~ '^[0-9a-f]{64}$'",
+    );
+  }
 });
