@@ -40,7 +40,6 @@ import {
   vaultParams,
   type WriterKeys,
 } from "./vault.js";
-import { KnownVaultEntries, VAULT_GENERATION_SQL, VaultGenerationChanged } from "./vault-known.js";
 
 const REJECTED_TYPES = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
 const REJECTED_PARAMS = REJECTED_TYPES.length;
@@ -87,8 +86,7 @@ SELECT (SELECT count(*) FROM claimed)::int AS claimed,
        (SELECT coalesce(json_object_agg(reason, n), '{}')
           FROM (SELECT reason, count(*)::int AS n FROM rejections GROUP BY reason) AS r)
          AS rejected,
-       ${CURRENT_KEYS_SQL},
-       ${VAULT_GENERATION_SQL}`;
+       ${CURRENT_KEYS_SQL}`;
 }
 const LOAD_BATCH_SQL = loadBatchSql();
 
@@ -128,14 +126,9 @@ interface Committed {
   rejected: Partial<Record<RejectReason, number>>;
   /** Messages this transaction claimed in the ledger (the rest were duplicates). */
   claimed: number;
-  /** etl.vault_generation on the batch statement's snapshot (vault-known.ts). */
-  vaultGeneration?: string | null;
 }
 
 export class PostgresSink {
-  /** Masks this sink's committed batches left in the vault: not sealed or proposed again. */
-  private readonly known = new KnownVaultEntries();
-
   constructor(
     private readonly pool: Pool,
     private readonly options: SinkOptions,
@@ -206,45 +199,26 @@ export class PostgresSink {
     }
   }
 
-  private async commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
+  private commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
     // Sealed once, before the transaction begins: no connection is held while values are
     // sealed, and a retried transaction sends the same bytes.
     const rows = items.flatMap(({ result }) => (result.kind === "row" ? [result] : []));
     const { keys } = this.options;
-    let entries = vaultEntries(keys, rows, this.known);
+    const entries = vaultEntries(keys, rows);
     // With the vault, the writers lock is taken with BEGIN, before the batch statement, so its
     // snapshot sees whatever an erasure or rotation committed (src/sink/vault.ts).
     const options = keys.vault ? { withBegin: LOCK_VAULT_SHARED } : {};
     const attempt = () =>
       withTransaction(this.pool, (client) => this.claimAndInsert(client, items, entries), options);
-    const commit = () =>
-      retry(attempt, {
-        retries: MAX_RETRIES,
-        shouldRetry: (err) => classifyDbFailure(err) === "retry",
-        onRetry: (err, attempt) =>
-          this.options.logger.warn(
-            { code: errorCode(err), attempt, size: items.length },
-            `batch transaction will be retried: ${describeError(err)}`,
-          ),
-      });
-    let committed: Committed;
-    try {
-      committed = await commit();
-    } catch (err) {
-      if (!(err instanceof VaultGenerationChanged)) throw err;
-      // Entries were deleted since the run learnt what the vault holds: forget it all and
-      // propose every value again (the memory is empty now, so this happens once).
-      this.known.reset(err.generation);
-      entries = vaultEntries(keys, rows, this.known);
-      committed = await commit();
-    }
-    if (keys.vault && committed.claimed === items.length && committed.inserted === rows.length) {
-      this.known.learn(
-        committed.vaultGeneration,
-        rows.map((r) => r.row),
-      );
-    }
-    return committed;
+    return retry(attempt, {
+      retries: MAX_RETRIES,
+      shouldRetry: (err) => classifyDbFailure(err) === "retry",
+      onRetry: (err, attempt) =>
+        this.options.logger.warn(
+          { code: errorCode(err), attempt, size: items.length },
+          `batch transaction will be retried: ${describeError(err)}`,
+        ),
+    });
   }
 
   private async claimAndInsert(
@@ -264,9 +238,7 @@ export class PostgresSink {
     const rejected = items.flatMap((i) =>
       i.result.kind === "rejected" ? [{ message: i.message, result: i.result }] : [],
     );
-    const result = await client.query<
-      Committed & CurrentKeys & { vault_generation: string | null }
-    >({
+    const result = await client.query<Committed & CurrentKeys>({
       // Named: parsed and planned once per connection, not once per batch (~20% of Postgres'
       // CPU per batch). Needs a pooler that tracks prepared statements (README "Troubleshooting").
       name: "login-etl/load-batch/v3",
@@ -290,14 +262,10 @@ export class PostgresSink {
     const [committed] = result.rows;
     if (!committed) throw new Error("the batch statement returned no row");
     checkCurrentKeys(keys, committed);
-    if (entries.skipped > 0 && committed.vault_generation !== entries.assumed) {
-      throw new VaultGenerationChanged(committed.vault_generation ?? "0");
-    }
     return {
       inserted: committed.inserted,
       rejected: committed.rejected,
       claimed: committed.claimed,
-      vaultGeneration: committed.vault_generation,
     };
   }
 

@@ -13,9 +13,8 @@ import { LOGIN_TABLE } from "../login-columns.js";
 import type { LoginRow, Originals } from "../types.js";
 import { currentFingerprintSql, KeyMismatchError } from "./key-epochs.js";
 import { VAULT_FIELDS, type VaultCipher, type VaultField } from "./vault-cipher.js";
-import type { KnownVaultEntries } from "./vault-known.js";
 
-export const VAULT_WRITERS_LOCK_ID = 0x10e7_1003;
+const VAULT_WRITERS_LOCK_ID = 0x10e7_1003;
 
 /**
  * Batches that write rows: many at once. Sent with BEGIN (withTransaction's `withBegin`), so the
@@ -60,10 +59,6 @@ export interface VaultEntries {
   sealed: Buffer;
   at: number[];
   length: number[];
-  /** Masks left out because the run knows the vault holds them (vault-known.ts). */
-  skipped: number;
-  /** The generation under which they were known to be there. */
-  assumed: string | undefined;
 }
 
 /** The keys a writer masks and seals with, and checks against the current epochs. */
@@ -74,23 +69,16 @@ export interface WriterKeys {
   vault: VaultCipher | undefined;
 }
 
-const NO_ENTRIES: VaultEntries = {
-  sealed: Buffer.alloc(0),
-  at: [],
-  length: [],
-  skipped: 0,
-  assumed: undefined,
-};
+const NO_ENTRIES: VaultEntries = { sealed: Buffer.alloc(0), at: [], length: [] };
 
 /**
- * One sealed value per distinct (field, mask) of these rows, but none for a mask `known` says the
- * vault holds. Sealing costs one AES-GCM of a short string; other values already in the vault are
- * sealed again and skipped by the database, which is cheaper than asking it first.
+ * One sealed value per distinct (field, mask) of these rows. Sealing costs one AES-GCM of a
+ * short string; values already in the vault are sealed again and skipped by the database, which
+ * is cheaper than asking it first.
  */
 export function vaultEntries(
   keys: WriterKeys,
   rows: readonly { row: LoginRow; originals: Originals }[],
-  known?: KnownVaultEntries,
 ): VaultEntries {
   const cipher = keys.vault;
   if (!cipher) return NO_ENTRIES;
@@ -99,19 +87,12 @@ export function vaultEntries(
   const length: number[] = [];
   const placed = new Set<string>(); // field:mask
   let next = 1;
-  let skipped = 0;
   for (const { row, originals } of rows) {
     for (const field of VAULT_FIELDS) {
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
       const id = `${field}:${mask}`;
       if (mask === null || value === null || placed.has(id)) {
-        at.push(0);
-        length.push(0);
-        continue;
-      }
-      if (known?.has(field, mask)) {
-        skipped += 1;
         at.push(0);
         length.push(0);
         continue;
@@ -124,8 +105,7 @@ export function vaultEntries(
       next += sealed.length;
     }
   }
-  const assumed = skipped > 0 ? known?.generation : undefined;
-  return { sealed: Buffer.concat(parts, next - 1), at, length, skipped, assumed };
+  return { sealed: Buffer.concat(parts, next - 1), at, length };
 }
 
 /**

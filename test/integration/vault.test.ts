@@ -323,19 +323,22 @@ test("a row the table drops (a trigger returning NULL) leaves no vault entry beh
   assert.ok(!has("device_id", dropped.device_id), "no entry for the dropped row's device id");
 });
 
-/** A PostgresSink with the vault on, as `etl run` makes it, and messages for it. */
-async function withSink(
-  url: string,
-  vaultKey: string,
-  use: (sink: PostgresSink, item: (messageId: string, login: Login) => SinkItem) => Promise<void>,
-): Promise<void> {
+test("a value first seen in a batch in a duplicate message still gets its entry from a later new one", async () => {
+  const vaultKey = newKey();
+  const { url, pool } = await setup(vaultKey, logins(2, "dp"));
+  // A message whose row and entry were erased after it was loaded (its id stays in the ledger),
+  // delivered again in one batch with a new message carrying the same values.
+  await pool.query(
+    "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ('m-old', 'loaded')",
+  );
+  const login = { user_id: "dp-new", ip: "198.51.100.9", device_id: "999-99-9999" };
   const key = Buffer.from(h.key, "utf8");
   const masker = createMasker(key);
-  const item = (messageId: string, login: Login): SinkItem => {
+  const item = (messageId: string, user: string): SinkItem => {
     const message = {
       messageId,
       receiptHandle: messageId,
-      body: body(login),
+      body: body({ ...login, user_id: user }),
       sentTimestamp: Date.now(),
       receiveCount: 1,
     };
@@ -354,93 +357,11 @@ async function withSink(
       keys: { hash: keyFingerprint(key), vault: createVaultCipher(Buffer.from(vaultKey, "utf8")) },
       logger,
     });
-    await use(sink, item);
+    const outcome = await sink.write([item("m-old", "dp-old"), item("m-new", "dp-new")]);
+    assert.deepEqual(outcome, { inserted: 1, rejected: {}, duplicates: 1 });
   } finally {
     await sinkPool.end();
   }
-}
-
-test("a run proposes a value once; after entries are deleted (by hand, truncate, forget) the next batch proposes it again", async () => {
-  const vaultKey = newKey();
-  const { url, pool, env } = await setup(vaultKey, logins(1, "kn"));
-  // Every entry a statement proposes, counted before ON CONFLICT looks.
-  await pool.query(`
-    CREATE TABLE proposals (n int);
-    CREATE FUNCTION count_proposal() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN INSERT INTO proposals VALUES (1); RETURN NEW; END $$;
-    CREATE TRIGGER count_proposal BEFORE INSERT ON etl.pii_vault
-      FOR EACH ROW EXECUTE FUNCTION count_proposal();`);
-  const proposals = async () =>
-    (await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM proposals")).rows[0]?.n;
-  const value = { ip: "198.51.100.71", device_id: "717-71-7171" };
-  const ipMask = h.mask("ip", value.ip);
-  const entry = async () =>
-    (
-      await pool.query(
-        "SELECT 1 FROM etl.pii_vault WHERE field = 'ip' AND mask = decode($1, 'hex')",
-        [ipMask],
-      )
-    ).rows.length;
-  const deletions = [
-    `DELETE FROM etl.pii_vault WHERE field = 'ip' AND mask = decode('${ipMask}', 'hex')`,
-    "TRUNCATE etl.pii_vault",
-  ];
-  await withSink(url, vaultKey, async (sink, item) => {
-    let n = 0;
-    const load = async () => {
-      n += 1;
-      const outcome = await sink.write([item(`kn-${n}`, { user_id: `kn-${n}`, ...value })]);
-      assert.equal(outcome.inserted, 1);
-    };
-    await load();
-    assert.equal(await proposals(), 2, "the first batch proposes ip and device id");
-    await load();
-    assert.equal(await proposals(), 2, "a later batch of the same run proposes neither again");
-    for (const deletion of deletions) {
-      await pool.query(deletion);
-      assert.equal(await entry(), 0);
-      await load();
-      assert.equal(await entry(), 1, `the entry is back after: ${deletion}`);
-    }
-    assert.deepEqual(
-      (await pool.query("SELECT generation::int AS g FROM etl.vault_generation")).rows,
-      [{ g: 2 }],
-      "each deleting statement bumped the generation once",
-    );
-    // `etl forget` of everyone who had the value, while this run goes on.
-    for (const user of ["kn-1", "kn-2", "kn-3", "kn-4"]) {
-      const forget = await runCli(["forget", "--user-id", user, "--reason", "test"], {
-        DATABASE_URL: env().DATABASE_URL,
-      });
-      assert.equal(forget.code, 0, forget.stderr);
-    }
-    assert.equal(await entry(), 0, "forget erased the entry no row uses any more");
-    await load();
-    assert.equal(await entry(), 1, "the entry is back after forget");
-  });
-  const shown = await runCli(
-    ["reveal", "--field", "ip", "--mask", ipMask, "--reason", "after deletions"],
-    env(),
-  );
-  assert.equal(shown.stdout, `${value.ip}\n`, shown.stderr);
-});
-
-test("a value first seen in a batch in a duplicate message still gets its entry from a later new one", async () => {
-  const vaultKey = newKey();
-  const { url, pool } = await setup(vaultKey, logins(2, "dp"));
-  // A message whose row and entry were erased after it was loaded (its id stays in the ledger),
-  // delivered again in one batch with a new message carrying the same values.
-  await pool.query(
-    "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ('m-old', 'loaded')",
-  );
-  const login = { user_id: "dp-new", ip: "198.51.100.9", device_id: "999-99-9999" };
-  await withSink(url, vaultKey, async (sink, item) => {
-    const outcome = await sink.write([
-      item("m-old", { ...login, user_id: "dp-old" }),
-      item("m-new", login),
-    ]);
-    assert.deepEqual(outcome, { inserted: 1, rejected: {}, duplicates: 1 });
-  });
   const entries = await pool.query<{ field: string }>(
     "SELECT field FROM etl.pii_vault WHERE encode(mask, 'hex') = ANY($1::text[]) ORDER BY field",
     [[h.mask("ip", login.ip), h.mask("device_id", login.device_id)]],
@@ -818,12 +739,8 @@ test("a vault made before migration 004 (hex masks) is converted in place and st
   const vaultKey = newKey();
   const target: Login = { user_id: "mig-1", ip: "198.51.100.44", device_id: "444-44-4444" };
   const { url, pool, env } = await setup(vaultKey, [target]);
-  // Back to migration 003's form: masks as hex text, keyed (field, mask), and no 005 yet.
+  // Back to migration 003's form: masks as hex text, keyed (field, mask).
   const toVersion3 = `
-    DROP TRIGGER IF EXISTS vault_entries_removed ON etl.pii_vault;
-    DROP FUNCTION IF EXISTS etl.vault_entries_removed();
-    DROP TABLE IF EXISTS etl.vault_generation;
-    DELETE FROM etl.schema_migrations WHERE version > 4;
     ALTER TABLE etl.pii_vault DROP CONSTRAINT pii_vault_pkey, DROP CONSTRAINT pii_vault_mask_bytes;
     ALTER TABLE etl.pii_vault ALTER COLUMN mask TYPE text COLLATE "C" USING encode(mask, 'hex');
     ALTER TABLE etl.pii_vault ADD CONSTRAINT pii_vault_pkey PRIMARY KEY (field, mask);

@@ -283,7 +283,6 @@ export const ALL_TABLES = [
   "etl.rejected_messages",
   "etl.runs",
   "etl.schema_migrations",
-  "etl.vault_generation",
   "etl.vault_key_epochs",
   "public.user_logins",
 ];

@@ -6,7 +6,6 @@ import * as m001 from "./001-initial.js";
 import * as m002 from "./002-key-epochs.js";
 import * as m003 from "./003-pii-vault.js";
 import * as m004 from "./004-vault-binary-masks.js";
-import * as m005 from "./005-vault-generation.js";
 
 export interface Migration {
   version: number;
@@ -19,7 +18,6 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 2, ...m002 },
   { version: 3, ...m003 },
   { version: 4, ...m004 },
-  { version: 5, ...m005 },
 ];
 
 /** The version of the migration with this name (code that needs a table checks it is there). */
