@@ -7,21 +7,29 @@
 // there, so nobody with write access to the table can make a reveal of one mask print the value
 // of another. Format: version byte, 12-byte nonce, 16-byte tag, ciphertext of the UTF-8 value.
 //
-// The nonce is derived from field and mask (a keyed HMAC), not drawn at random. Every message is
-// sealed again before the database keeps the first copy (ON CONFLICT DO NOTHING), so a busy queue
-// would pass GCM's limit of 2^32 random nonces per key within years. A derived nonce repeats
-// only for the same field and mask, hence the same value and the same additional data: the same
-// ciphertext again, which reveals nothing the mask does not already show. The HMAC is keyed by
-// the vault key, not a function of the mask alone: masks are public and whoever holds
-// PII_HASH_KEY can choose values whose masks share a prefix; a nonce they could predict would let
-// them make two entries share one, and two GCM tags under one nonce give away the key that
-// authenticates every entry. (Measured: the HMAC is ~2 µs of the ~6 µs a value's sealing costs.)
+// The nonce is derived from field and mask, not drawn at random. Every message is sealed again
+// before the database keeps the first copy (ON CONFLICT DO NOTHING), so a busy queue would pass
+// GCM's limit of 2^32 random nonces per key within years. A derived nonce repeats only for the
+// same field and mask, hence the same value and the same additional data: the same ciphertext
+// again, which reveals nothing the mask does not already show. The derivation is keyed by the
+// vault key, not a function of the mask alone: masks are public and whoever holds PII_HASH_KEY
+// can choose values whose masks share a prefix; a nonce they could predict would let them make
+// two entries share one, and two GCM tags under one nonce give away the key that authenticates
+// every entry.
+//
+// The keyed function is AES-CBC-MAC of the mask's 32 bytes under a key of each field's own:
+// over inputs of one fixed length (two blocks) CBC-MAC is a pseudorandom function, so nonces of
+// distinct masks collide only by chance (96 bits: after some 2^48 entries), as a truncated HMAC
+// would. Unlike an HMAC it can be computed for a whole batch in two AES-ECB calls (sealAll):
+// the per-value HMAC was a third of what sealing cost. Entries sealed with the HMAC-derived nonces
+// of earlier versions still open (the nonce travels in the sealed value); a value sealed by both
+// derivations has two valid ciphertexts under two nonces, which GCM allows.
 import {
   createCipheriv,
   createDecipheriv,
-  createHmac,
   createSecretKey,
   hkdfSync,
+  type KeyObject,
 } from "node:crypto";
 import { keyFingerprint } from "../pii-key.js";
 
@@ -38,8 +46,48 @@ export interface VaultCipher {
   /** The vault key's fingerprint, stored beside every value it sealed. */
   readonly fingerprint: string;
   seal(field: VaultField, mask: string, value: string): Buffer;
+  /** seal() of each entry, in order; the nonces computed for all at once. */
+  sealAll(entries: readonly VaultPlaintext[]): Buffer[];
   /** The value, or null when it was sealed under another key, for another field or mask. */
   open(field: VaultField, mask: string, sealed: Buffer): string | null;
+}
+
+export interface VaultPlaintext {
+  field: VaultField;
+  /** 64 lowercase hex digits, as the masker makes them. */
+  mask: string;
+  value: string;
+}
+
+const MASK_HEX = /^[0-9a-f]{64}$/;
+const BLOCK = 16;
+
+/** One AES-ECB pass over whole blocks: the block cipher itself, many blocks per call. */
+function encryptBlocks(key: KeyObject, blocks: Uint8Array): Buffer {
+  const ecb = createCipheriv("aes-256-ecb", key, null).setAutoPadding(false);
+  return ecb.update(blocks);
+}
+
+/**
+ * The nonce of each mask: the first 12 bytes of CBC-MAC(key, mask) = E(E(m1) XOR m2), with m1
+ * and m2 the mask's two 16-byte halves. Laid out 16 bytes per mask.
+ */
+function cbcMacs(key: KeyObject, masks: readonly string[]): Buffer {
+  // Fresh ArrayBuffers, so the Uint32Array views below are aligned.
+  const first = Buffer.from(new ArrayBuffer(BLOCK * masks.length));
+  const second = new Uint32Array((BLOCK / 4) * masks.length);
+  const secondBytes = Buffer.from(second.buffer);
+  masks.forEach((mask, i) => {
+    // Buffer.write stops silently at the first character that is not hex: check first.
+    if (!MASK_HEX.test(mask)) throw new Error("a vault mask must be 64 lowercase hex digits");
+    first.write(mask.slice(0, 2 * BLOCK), BLOCK * i, "hex");
+    secondBytes.write(mask.slice(2 * BLOCK), BLOCK * i, "hex");
+  });
+  const e1 = encryptBlocks(key, first);
+  const e1Words = new Uint32Array(second.length);
+  Buffer.from(e1Words.buffer).set(e1);
+  for (let i = 0; i < second.length; i++) second[i] = (second[i] ?? 0) ^ (e1Words[i] ?? 0);
+  return encryptBlocks(key, secondBytes);
 }
 
 const boundTo = (field: VaultField, mask: string) =>
@@ -49,10 +97,14 @@ export function createVaultCipher(vaultKey: Buffer): VaultCipher {
   const derive = (info: string) => Buffer.from(hkdfSync("sha256", vaultKey, "login-etl", info, 32));
   // A KeyObject, made once: a raw key would be imported again for every value sealed.
   const key = createSecretKey(derive("login-etl/v1/pii-vault"));
-  const nonceKey = derive("login-etl/v1/pii-vault/nonce");
-  const sealOnce = (field: VaultField, mask: string, value: string): Buffer => {
+  const nonceKeys = Object.fromEntries(
+    VAULT_FIELDS.map((f) => [
+      f,
+      createSecretKey(derive(`login-etl/v1/pii-vault/nonce-cbc-mac/${f}`)),
+    ]),
+  ) as Record<VaultField, KeyObject>;
+  const sealWith = (nonce: Buffer, { field, mask, value }: VaultPlaintext): Buffer => {
     const aad = boundTo(field, mask);
-    const nonce = createHmac("sha256", nonceKey).update(aad).digest().subarray(0, NONCE_BYTES);
     const cipher = createCipheriv("aes-256-gcm", key, nonce);
     cipher.setAAD(aad);
     const body = cipher.update(value, "utf8"); // GCM is a stream mode: final() adds nothing
@@ -64,9 +116,30 @@ export function createVaultCipher(vaultKey: Buffer): VaultCipher {
     body.copy(sealed, HEADER_BYTES);
     return sealed;
   };
+  /** The nonces of these entries, 16 bytes apart (the first 12 of each are the nonce). */
+  const nonces = (entries: readonly VaultPlaintext[]): Buffer => {
+    const all = Buffer.allocUnsafe(BLOCK * entries.length);
+    for (const field of VAULT_FIELDS) {
+      const mine = entries.flatMap((e, i) => (e.field === field ? [i] : []));
+      if (mine.length === 0) continue;
+      const macs = cbcMacs(
+        nonceKeys[field],
+        mine.map((i) => entries[i]?.mask ?? ""),
+      );
+      mine.forEach((i, k) => {
+        macs.copy(all, BLOCK * i, BLOCK * k, BLOCK * (k + 1));
+      });
+    }
+    return all;
+  };
+  const sealAll = (entries: readonly VaultPlaintext[]): Buffer[] => {
+    const all = nonces(entries);
+    return entries.map((e, i) => sealWith(all.subarray(BLOCK * i, BLOCK * i + NONCE_BYTES), e));
+  };
   return {
     fingerprint: keyFingerprint(vaultKey),
-    seal: sealOnce,
+    seal: (field, mask, value) => sealAll([{ field, mask, value }])[0] as Buffer,
+    sealAll,
     open(field, mask, sealed) {
       if (sealed.length < 1 + NONCE_BYTES + TAG_BYTES || sealed[0] !== V1) return null;
       const nonce = sealed.subarray(1, 1 + NONCE_BYTES);

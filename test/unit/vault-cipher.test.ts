@@ -50,6 +50,34 @@ test("the nonce is derived from field and mask: the same entry seals the same, a
   assert.ok(!a.includes(Buffer.from("10.0.0.1")), "the value is not in the ciphertext");
 });
 
+test("sealAll seals a batch of mixed fields exactly as seal seals each entry", () => {
+  const entries = [
+    { field: "ip", mask: MASK, value: "10.0.0.1" },
+    { field: "device_id", mask: MASK, value: "10.0.0.1" },
+    { field: "ip", mask: "b".repeat(64), value: "2001:db8::1" },
+    { field: "device_id", mask: "c".repeat(64), value: "ünïcødé-😀" },
+  ] as const;
+  const batch = cipher.sealAll(entries);
+  assert.equal(batch.length, entries.length);
+  entries.forEach((e, i) => {
+    assert.deepEqual(batch[i], cipher.seal(e.field, e.mask, e.value), `entry ${i}`);
+    assert.equal(cipher.open(e.field, e.mask, batch[i] as Buffer), e.value);
+  });
+  assert.deepEqual(cipher.sealAll([]), []);
+});
+
+test("a mask that is not 64 lowercase hex digits is refused, not given the nonce of its hex prefix", () => {
+  // Buffer.write(hex) stops at the first other character: "aa…zz" would share the nonce of "aa…00".
+  for (const mask of [
+    `${"a".repeat(62)}zz`,
+    MASK.toUpperCase(),
+    MASK.slice(1),
+    ` ${MASK.slice(1)}`,
+  ]) {
+    assert.throws(() => cipher.seal("ip", mask, "10.0.0.1"), /64 lowercase hex digits/, mask);
+  }
+});
+
 test("PII_VAULT_KEY: read only for commands that take it, never the hash key, the previous key not the same", () => {
   const hash = randomBytes(32).toString("hex");
   const vault = randomBytes(32).toString("hex");
