@@ -89,17 +89,16 @@ export function vaultEntries(
   if (!cipher) return NO_ENTRIES;
   const plaintexts: VaultPlaintext[] = [];
   const slots: number[] = []; // per row and field: index into plaintexts, or -1 for none
-  const placed = new Set<string>(); // field:mask
+  const placed: Record<VaultField, Set<string>> = { ip: new Set(), device_id: new Set() }; // masks
   for (const { row, originals } of rows) {
     for (const field of VAULT_FIELDS) {
       const mask = row[MASK_COLUMN[field]];
       const value = originals[field];
-      const id = `${field}:${mask}`;
-      if (mask === null || value === null || placed.has(id)) {
+      if (mask === null || value === null || placed[field].has(mask)) {
         slots.push(-1);
         continue;
       }
-      placed.add(id);
+      placed[field].add(mask);
       slots.push(plaintexts.length);
       plaintexts.push({ field, mask, value });
     }
