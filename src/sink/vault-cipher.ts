@@ -118,6 +118,10 @@ export function createVaultCipher(vaultKey: Buffer): VaultCipher {
   };
   /** The nonces of these entries, 16 bytes apart (the first 12 of each are the nonce). */
   const nonces = (entries: readonly VaultPlaintext[]): Buffer => {
+    for (const e of entries) {
+      // A field without its own key would seal under whatever bytes the buffer held.
+      if (!VAULT_FIELDS.includes(e.field)) throw new Error(`not a vault field: ${e.field}`);
+    }
     const all = Buffer.allocUnsafe(BLOCK * entries.length);
     for (const field of VAULT_FIELDS) {
       const mine = entries.flatMap((e, i) => (e.field === field ? [i] : []));

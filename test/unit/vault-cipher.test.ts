@@ -1,11 +1,11 @@
 // The PII vault's sealing: bound to field and mask, deterministic per (field, mask), opens only
 // under its own key; and the configuration rules for PII_VAULT_KEY.
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { loadConfig } from "../../src/config.js";
 import { ConfigError } from "../../src/errors.js";
-import { createVaultCipher } from "../../src/sink/vault-cipher.js";
+import { createVaultCipher, VAULT_FIELDS } from "../../src/sink/vault-cipher.js";
 
 const KEY = randomBytes(32);
 const cipher = createVaultCipher(KEY);
@@ -64,6 +64,37 @@ test("sealAll seals a batch of mixed fields exactly as seal seals each entry", (
     assert.equal(cipher.open(e.field, e.mask, batch[i] as Buffer), e.value);
   });
   assert.deepEqual(cipher.sealAll([]), []);
+});
+
+test("each nonce is AES-CBC-MAC of the mask under its field's key, checked against OpenSSL's CBC", () => {
+  // An independent reference: CBC with a zero IV over the mask's two blocks, last block.
+  const fieldKey = (f: string) =>
+    Buffer.from(
+      hkdfSync("sha256", KEY, "login-etl", `login-etl/v1/pii-vault/nonce-cbc-mac/${f}`, 32),
+    );
+  const reference = (f: string, mask: string) => {
+    const cbc = createCipheriv("aes-256-cbc", fieldKey(f), Buffer.alloc(16)).setAutoPadding(false);
+    return cbc.update(Buffer.from(mask, "hex")).subarray(16, 28);
+  };
+  // Masks sharing either half: a nonce of one half alone would repeat across them.
+  const half = randomBytes(16).toString("hex");
+  const masks = [
+    ...Array.from({ length: 65 }, () => randomBytes(32).toString("hex")),
+    `${half}${"0".repeat(32)}`,
+    `${"0".repeat(32)}${half}`,
+    `${half}${half}`,
+  ];
+  const entries = masks.flatMap((mask, i) =>
+    VAULT_FIELDS.map((field) => ({ field, mask, value: `10.0.${i}.1` })),
+  );
+  const sealed = cipher.sealAll(entries);
+  const seen = new Set<string>();
+  entries.forEach((e, i) => {
+    const nonce = (sealed[i] as Buffer).subarray(1, 13);
+    assert.deepEqual(nonce, reference(e.field, e.mask), `${e.field} ${e.mask}`);
+    seen.add(nonce.toString("hex"));
+  });
+  assert.equal(seen.size, entries.length, "no two entries share a nonce");
 });
 
 test("a mask that is not 64 lowercase hex digits is refused, not given the nonce of its hex prefix", () => {
