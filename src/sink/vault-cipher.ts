@@ -73,21 +73,17 @@ function encryptBlocks(key: KeyObject, blocks: Uint8Array): Buffer {
  * and m2 the mask's two 16-byte halves. Laid out 16 bytes per mask.
  */
 function cbcMacs(key: KeyObject, masks: readonly string[]): Buffer {
-  // Fresh ArrayBuffers, so the Uint32Array views below are aligned.
-  const first = Buffer.from(new ArrayBuffer(BLOCK * masks.length));
-  const second = new Uint32Array((BLOCK / 4) * masks.length);
-  const secondBytes = Buffer.from(second.buffer);
+  const first = Buffer.allocUnsafe(BLOCK * masks.length);
+  const second = Buffer.allocUnsafe(BLOCK * masks.length);
   masks.forEach((mask, i) => {
     // Buffer.write stops silently at the first character that is not hex: check first.
     if (!MASK_HEX.test(mask)) throw new Error("a vault mask must be 64 lowercase hex digits");
     first.write(mask.slice(0, 2 * BLOCK), BLOCK * i, "hex");
-    secondBytes.write(mask.slice(2 * BLOCK), BLOCK * i, "hex");
+    second.write(mask.slice(2 * BLOCK), BLOCK * i, "hex");
   });
   const e1 = encryptBlocks(key, first);
-  const e1Words = new Uint32Array(second.length);
-  Buffer.from(e1Words.buffer).set(e1);
-  for (let i = 0; i < second.length; i++) second[i] = (second[i] ?? 0) ^ (e1Words[i] ?? 0);
-  return encryptBlocks(key, secondBytes);
+  for (let i = 0; i < second.length; i++) second[i] = (second[i] ?? 0) ^ (e1[i] ?? 0);
+  return encryptBlocks(key, second);
 }
 
 const boundTo = (field: VaultField, mask: string) =>
@@ -118,13 +114,16 @@ export function createVaultCipher(vaultKey: Buffer): VaultCipher {
   };
   /** The nonces of these entries, 16 bytes apart (the first 12 of each are the nonce). */
   const nonces = (entries: readonly VaultPlaintext[]): Buffer => {
-    for (const e of entries) {
+    const byField = new Map<string, number[]>(VAULT_FIELDS.map((f) => [f, []]));
+    entries.forEach((e, i) => {
       // A field without its own key would seal under whatever bytes the buffer held.
-      if (!VAULT_FIELDS.includes(e.field)) throw new Error(`not a vault field: ${e.field}`);
-    }
+      const mine = byField.get(e.field);
+      if (!mine) throw new Error(`not a vault field: ${e.field}`);
+      mine.push(i);
+    });
     const all = Buffer.allocUnsafe(BLOCK * entries.length);
     for (const field of VAULT_FIELDS) {
-      const mine = entries.flatMap((e, i) => (e.field === field ? [i] : []));
+      const mine = byField.get(field) ?? [];
       if (mine.length === 0) continue;
       const macs = cbcMacs(
         nonceKeys[field],

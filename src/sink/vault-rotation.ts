@@ -239,8 +239,8 @@ export function reencryptVault(
     pool,
     { ...options, kind: "vault", current: ciphers.current.fingerprint },
     async (client, entries) => {
-      const sealed = entries.map((e) =>
-        ciphers.current.seal(e.field, e.mask, openEntry(openers, e)),
+      const sealed = ciphers.current.sealAll(
+        entries.map((e) => ({ field: e.field, mask: e.mask, value: openEntry(openers, e) })),
       );
       await client.query(RESEAL_SQL, [
         entries.map((e) => e.field),
@@ -275,17 +275,12 @@ export function remaskVault(
       const renamed = entries.map((e) => {
         const value = openEntry(openers, e);
         const mask = e.field === "ip" ? keys.masker.ip(value) : keys.masker.deviceId(value);
-        return {
-          field: e.field,
-          oldMask: e.mask,
-          mask,
-          sealed: keys.vault.seal(e.field, mask, value),
-        };
+        return { field: e.field, oldMask: e.mask, mask, value };
       });
       await client.query(REPLACE_ENTRIES_SQL, [
         renamed.map((r) => r.field),
         renamed.map((r) => r.mask),
-        renamed.map((r) => r.sealed),
+        keys.vault.sealAll(renamed),
         keys.hashFingerprint,
         keys.vault.fingerprint,
         renamed.map((r) => r.oldMask),
