@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import nodeModule from "node:module";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type CommandSpec, flagName } from "./command-spec.js";
-import { COMMANDS } from "./commands/index.js";
+import { COMMANDS, type CommandEntry, GROUPS, type GroupName } from "./commands/index.js";
 import type { CliFlags } from "./config.js";
 import { ExitCode } from "./errors.js";
 
@@ -61,14 +61,33 @@ const SETTINGS_HELP = `Settings also come from the environment variables in [bra
 /** Shown unless a command lists its own exit codes. */
 const EXIT_CODES_HELP = "Exit codes: 0 ok, 1 runtime failure, 2 usage/config.";
 
-// No top-level option takes a value, so the first bare word is the command (`etl help run` too).
+// No top-level option takes a value, so the first bare word is the command (`etl help run` too),
+// and for a group (`etl key rotate`) the word after it is the group's command.
 const args = process.argv.slice(2);
-const wanted = args[0] === "help" ? args[1] : args.find((a) => !a.startsWith("-"));
+const words = args[0] === "help" ? args.slice(1) : args;
+const at = words.findIndex((a) => !a.startsWith("-"));
+const [wanted, wantedSub] = at < 0 ? [] : [words[at], words[at + 1]];
 
-for (const [name, entry] of Object.entries(COMMANDS)) {
+const groups = new Map<GroupName, Command>();
+const groupOf = (group: GroupName) => {
+  const found = groups.get(group);
+  if (found) return found;
+  // Unattached until after the loop, yet with the program's output and exit handling.
+  const made = program.createCommand(group).copyInheritedSettings(program);
+  made.description(GROUPS[group]);
+  groups.set(group, made);
+  return made;
+};
+for (const [name, entry] of Object.entries(COMMANDS) as [string, CommandEntry][]) {
   const cmd = program.command(name).description(entry.summary);
   if (name === wanted) await define(cmd, (await entry.load()).command);
+  if (!entry.also) continue;
+  const [group, sub] = entry.also;
+  const member = groupOf(group).command(sub).description(`${entry.summary} (etl ${name})`);
+  if (group === wanted && sub === wantedSub) await define(member, (await entry.load()).command);
 }
+// After the commands, so `etl --help` lists each command once before the groups that repeat them.
+for (const group of groups.values()) program.addCommand(group);
 
 await program.parseAsync(process.argv);
 

@@ -6,7 +6,16 @@ import type { CommandSpec } from "../command-spec.js";
 export interface CommandEntry {
   summary: string;
   load: () => Promise<{ command: CommandSpec }>;
+  /** The same command under a group as well: ["key", "rotate"] is also `etl key rotate`. */
+  also?: readonly [group: GroupName, sub: string];
 }
+
+/** Groups of commands, with the line `etl --help` shows; their members name them in `also`. */
+export const GROUPS = {
+  key: "the keys: make one, record a new PII_HASH_KEY, seal the vault under a new PII_VAULT_KEY",
+} as const;
+
+export type GroupName = keyof typeof GROUPS;
 
 export const COMMANDS = {
   run: {
@@ -46,10 +55,12 @@ export const COMMANDS = {
     summary:
       "record a deliberate change of PII_HASH_KEY (a new key epoch); --remask keeps masks comparable",
     load: () => import("./rotate-key.js"),
+    also: ["key", "rotate"],
   },
   "rotate-vault-key": {
     summary: "seal the PII vault again under a new PII_VAULT_KEY, in resumable batches",
     load: () => import("./rotate-vault-key.js"),
+    also: ["key", "rotate-vault"],
   },
   reveal: {
     summary: "the original ip or device_id behind a mask, from the PII vault (audited)",
@@ -66,6 +77,7 @@ export const COMMANDS = {
   keygen: {
     summary: "print a new random key (32 random bytes, hex) for PII_HASH_KEY or PII_VAULT_KEY",
     load: () => import("./keygen.js"),
+    also: ["key", "gen"],
   },
   demo: {
     summary: "the whole pipeline on embedded Postgres and an in-process SQS emulator",

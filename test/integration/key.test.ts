@@ -65,7 +65,7 @@ test("a changed, re-cased or padded key exits 2 with the queue untouched; rotate
   assert.equal(rotate.code, 0, rotate.stderr);
   assert.match(rotate.stdout, /key epoch 2: fingerprint [0-9a-f]{16}/);
   assert.match(rotate.stdout, /do not compare/);
-  const again = await runCli(["rotate-key", "--reason", "twice"], env(other));
+  const again = await runCli(["key", "rotate", "--reason", "twice"], env(other));
   assert.match(again.stdout, /already the current one/);
   const withNew = await runCli(["run"], env(other));
   assert.equal(withNew.code, 0, withNew.stderr);

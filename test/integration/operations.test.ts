@@ -234,4 +234,23 @@ describe("operator commands", () => {
     assert.match(a.stdout, /^[0-9a-f]{64}\n$/);
     assert.notEqual(a.stdout, b.stdout);
   });
+
+  test("etl key groups the key commands under the issue's names; each is its flat command", async () => {
+    const help = await runCli(["key", "--help"], {});
+    assert.equal(help.code, 0, help.stderr);
+    for (const [sub, flat] of [
+      ["rotate", "rotate-key"],
+      ["rotate-vault", "rotate-vault-key"],
+      ["gen", "keygen"],
+    ]) {
+      assert.match(help.stdout, new RegExp(`\\n  ${sub} [^]*?\\(etl ${flat}\\)`), sub);
+    }
+    assert.match((await runCli(["key", "gen"], {})).stdout, /^[0-9a-f]{64}\n$/);
+    // The group member owns the same flags: --reason is required, a usage error (2) without it.
+    const noReason = await runCli(["key", "rotate", "--remask"], {});
+    assert.equal(noReason.code, 2, noReason.stderr);
+    assert.match(noReason.stderr, /--reason/);
+    const unknown = await runCli(["key", "spin"], {});
+    assert.equal(unknown.code, 2, unknown.stderr);
+  });
 });
