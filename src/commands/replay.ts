@@ -9,6 +9,7 @@ import { createBodyCipher } from "../sink/body-cipher.js";
 import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { type ReplayOutcome, replayRejected } from "../sink/rejected-store.js";
 import { createVaultCipher } from "../sink/vault-cipher.js";
+import { sealInPlace } from "../sink/vault-sealer.js";
 import { createMasker, transformMessage } from "../transform/index.js";
 import { REJECT_REASONS, type RejectReason } from "../types.js";
 import { printJson, printLines } from "./output.js";
@@ -71,7 +72,7 @@ export async function replay(
         options,
         (body, sentTimestamp) => transformMessage({ body, sentTimestamp }, masker),
         createBodyCipher(key),
-        { hash: keyFingerprint(key), vault },
+        { hash: keyFingerprint(key), vault: vault && sealInPlace(vault) },
       );
     },
     // A dry run changes nothing, not even the schema.

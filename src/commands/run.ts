@@ -14,7 +14,7 @@ import { createBodyCipher } from "../sink/body-cipher.js";
 import { checkKeyEpoch } from "../sink/key-epochs.js";
 import { PostgresSink } from "../sink/postgres-sink.js";
 import { recordRun } from "../sink/runs.js";
-import { createVaultCipher } from "../sink/vault-cipher.js";
+import { startSealWorker } from "../sink/vault-sealer.js";
 import { Deleter } from "../source/deleter.js";
 import { getQueueDepth, getQueueInfo } from "../source/queue-info.js";
 import { Receiver } from "../source/receiver.js";
@@ -188,7 +188,8 @@ export async function runEtl(
   const masker = createMasker(key);
   const fingerprint = keyFingerprint(key);
   const cipher = createBodyCipher(key);
-  const vault = config.piiVaultKey ? createVaultCipher(config.piiVaultKey) : undefined;
+  const vaultKey = config.piiVaultKey;
+  const vaultFingerprint = vaultKey && keyFingerprint(vaultKey);
   const endpoint = endpointLabel(config);
   const dryRun = options.dryRun === true;
   const startedAt = new Date();
@@ -202,7 +203,7 @@ export async function runEtl(
       dryRun,
       fromDlq: options.fromDlq === true,
       keyFingerprint: fingerprint,
-      vaultKeyFingerprint: vault?.fingerprint,
+      vaultKeyFingerprint: vaultFingerprint,
     },
     "starting run",
   );
@@ -220,7 +221,7 @@ export async function runEtl(
       await checkKeyEpoch(pool, fingerprint, {
         record: !dryRun,
         opens: (sealed, messageId) => cipher.open(sealed, messageId) !== null,
-        vault: { fingerprint: vault?.fingerprint, record: !dryRun },
+        vault: { fingerprint: vaultFingerprint, record: !dryRun },
       });
       const receiver = new Receiver(sqs, {
         queueUrl,
@@ -228,10 +229,13 @@ export async function runEtl(
         waitTimeSeconds: config.waitTimeSeconds,
         visibilityTimeout: config.visibilityTimeout,
       });
+      const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
+      // A run that writes seals its vault entries on a thread of its own (vault-sealer.ts).
+      const sealer = vaultKey && !dryRun ? await startSealWorker(vaultKey) : undefined;
       const sink = new PostgresSink(pool, {
         cipher,
         maskPayload: (body) => storedPayload(body, masker),
-        keys: { hash: fingerprint, vault },
+        keys: { hash: fingerprint, vault: sealer },
         logger,
       });
       const deleter = new Deleter(sqs, { queueUrl, endpoint }, logger);
@@ -250,7 +254,6 @@ export async function runEtl(
         hold: keeper,
       };
 
-      const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
       const { summary: counted, error } = await runPipeline(
         stages,
         {
@@ -268,7 +271,7 @@ export async function runEtl(
         },
         logger,
         options.stopSignal,
-      );
+      ).finally(() => sealer?.close());
       progress?.stop();
       keeper.stop();
       const summary = { ...counted, visibilityExtensions: keeper.extended };

@@ -55,14 +55,16 @@ function rejectedParams(first: number): string {
 // one snapshot; the ids `claimed` inserted reach the others through its RETURNING list. An id
 // some earlier transaction committed is skipped (a duplicate); one a concurrent transaction holds
 // makes this statement wait for it, then skip it. The statement also reads the current key
-// fingerprints, so a batch never commits under a key rotated away meanwhile (vault.ts).
+// fingerprints, so a batch never commits under a key rotated away meanwhile (vault.ts). Ids are
+// claimed in order, as vault entries are inserted (insertVaultSql), so two batches holding the
+// same messages wait for each other instead of deadlocking.
 // Built from the column list (src/login-columns.ts); parameters are numbered from it.
 export function loadBatchSql(columns: Columns = LOGIN_COLUMNS): string {
   const cols = columnList(columns);
   return `
 WITH claimed AS (
   INSERT INTO etl.processed_messages (message_id, outcome)
-  SELECT id, outcome FROM unnest($1::text[], $2::text[]) AS t(id, outcome)
+  SELECT id, outcome FROM unnest($1::text[], $2::text[]) AS t(id, outcome) ORDER BY id
   ON CONFLICT (message_id) DO NOTHING
   RETURNING message_id
 ), logins AS (
@@ -199,12 +201,12 @@ export class PostgresSink {
     }
   }
 
-  private commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
+  private async commitWithRetry(items: readonly SinkItem[]): Promise<Committed> {
     // Sealed once, before the transaction begins: no connection is held while values are
     // sealed, and a retried transaction sends the same bytes.
     const rows = items.flatMap(({ result }) => (result.kind === "row" ? [result] : []));
     const { keys } = this.options;
-    const entries = vaultEntries(keys, rows);
+    const entries = await vaultEntries(keys, rows);
     // With the vault, the writers lock is taken with BEGIN, before the batch statement, so its
     // snapshot sees whatever an erasure or rotation committed (src/sink/vault.ts).
     const options = keys.vault ? { withBegin: LOCK_VAULT_SHARED } : {};

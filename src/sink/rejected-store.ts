@@ -226,7 +226,7 @@ async function writeChunk(
   const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
   if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
   const loaded = loadable.filter((l) => !refusedIds.has(l.id));
-  const entries = vaultEntries(keys, loaded);
+  const entries = await vaultEntries(keys, loaded);
   if (entries.sealed.length > 0) {
     await client.query(INSERT_REPLAYED_VAULT_SQL, [
       ...vaultParams(keys, entries),

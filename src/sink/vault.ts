@@ -12,12 +12,8 @@ import type { Pool, PoolClient } from "pg";
 import { LOGIN_TABLE } from "../login-columns.js";
 import type { LoginRow, Originals } from "../types.js";
 import { currentFingerprintSql, KeyMismatchError } from "./key-epochs.js";
-import {
-  VAULT_FIELDS,
-  type VaultCipher,
-  type VaultField,
-  type VaultPlaintext,
-} from "./vault-cipher.js";
+import { VAULT_FIELDS, type VaultField, type VaultPlaintext } from "./vault-cipher.js";
+import type { VaultSealer } from "./vault-sealer.js";
 
 const VAULT_WRITERS_LOCK_ID = 0x10e7_1003;
 
@@ -70,23 +66,24 @@ export interface VaultEntries {
 export interface WriterKeys {
   /** Fingerprint of PII_HASH_KEY. */
   hash: string;
-  /** The vault's cipher, or undefined when the vault is off. */
-  vault: VaultCipher | undefined;
+  /** What seals the vault's entries, or undefined when the vault is off. */
+  vault: VaultSealer | undefined;
 }
 
 const NO_ENTRIES: VaultEntries = { sealed: Buffer.alloc(0), at: [], length: [] };
 
 /**
  * One sealed value per distinct (field, mask) of these rows. Sealing costs one AES-GCM of a
- * short string (the nonces of the whole batch take two AES passes); values already in the vault
- * are sealed again and skipped by the database, which is cheaper than asking it first.
+ * short string (the nonces of the whole batch take two AES passes), done by keys.vault (a worker
+ * thread in `etl run`); values already in the vault are sealed again and skipped by the
+ * database, which is cheaper than asking it first.
  */
-export function vaultEntries(
+export async function vaultEntries(
   keys: WriterKeys,
   rows: readonly { row: LoginRow; originals: Originals }[],
-): VaultEntries {
-  const cipher = keys.vault;
-  if (!cipher) return NO_ENTRIES;
+): Promise<VaultEntries> {
+  const sealer = keys.vault;
+  if (!sealer) return NO_ENTRIES;
   const plaintexts: VaultPlaintext[] = [];
   const slots: number[] = []; // per row and field: index into plaintexts, or -1 for none
   const placed: Record<VaultField, Set<string>> = { ip: new Set(), device_id: new Set() }; // masks
@@ -103,17 +100,17 @@ export function vaultEntries(
       plaintexts.push({ field, mask, value });
     }
   }
-  const sealed = cipher.sealAll(plaintexts);
+  const { bytes, lengths } = await sealer.seal(plaintexts);
   const starts: number[] = [];
   let next = 1;
-  for (const s of sealed) {
+  for (let i = 0; i < lengths.length; i++) {
     starts.push(next);
-    next += s.length;
+    next += lengths[i] ?? 0;
   }
   return {
-    sealed: Buffer.concat(sealed, next - 1),
+    sealed: bytes,
     at: slots.map((i) => (i < 0 ? 0 : (starts[i] ?? 0))),
-    length: slots.map((i) => (i < 0 ? 0 : (sealed[i]?.length ?? 0))),
+    length: slots.map((i) => (i < 0 ? 0 : (lengths[i] ?? 0))),
   };
 }
 
@@ -127,6 +124,12 @@ export function vaultEntries(
  * a later row with the same mask is the one inserted (same mask, same field: same value).
  * Without `inserted`, every row given must be one the statement inserts. Parameters: sealed, at,
  * length, then the hash and vault key fingerprints.
+ *
+ * Entries go in in key order. Two batches proposing the same new value wait for each other (the
+ * second's ON CONFLICT waits for the first to commit or roll back); in the order the rows came,
+ * a batch proposing a then b and another b then a would each wait for the other, a deadlock
+ * Postgres breaks only after deadlock_timeout (1 s) by failing one of them. Measured before the
+ * order: one batch retried after 1 s in every run of 20,000 sample messages with two writers.
  */
 export function insertVaultSql(first: number, rows: string, inserted?: string): string {
   const [sealed, at, length, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
@@ -145,6 +148,7 @@ export function insertVaultSql(first: number, rows: string, inserted?: string): 
    CROSS JOIN LATERAL (VALUES ${perField.join(",\n                              ")})
      AS v(field, mask, at, length)
    WHERE v.length > 0${inserted ? `\n     AND (v.field, v.mask) IN (${insertedMasks.join(" UNION ALL ")})` : ""}
+   ORDER BY v.mask, v.field
   ON CONFLICT (mask, field) DO NOTHING`;
 }
 

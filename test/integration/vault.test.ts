@@ -13,6 +13,7 @@ import { createBodyCipher } from "../../src/sink/body-cipher.js";
 import { createPool } from "../../src/sink/database.js";
 import { PostgresSink } from "../../src/sink/postgres-sink.js";
 import { createVaultCipher } from "../../src/sink/vault-cipher.js";
+import { sealInPlace } from "../../src/sink/vault-sealer.js";
 import { createMasker, storedPayload, transformMessage } from "../../src/transform/index.js";
 import type { SinkItem } from "../../src/types.js";
 import { dumpAllText, FAULT_HOOKS, Harness, runCli } from "../support/harness.js";
@@ -354,7 +355,10 @@ test("a value first seen in a batch in a duplicate message still gets its entry 
     const sink = new PostgresSink(sinkPool, {
       cipher: createBodyCipher(key),
       maskPayload: (text) => storedPayload(text, masker),
-      keys: { hash: keyFingerprint(key), vault: createVaultCipher(Buffer.from(vaultKey, "utf8")) },
+      keys: {
+        hash: keyFingerprint(key),
+        vault: sealInPlace(createVaultCipher(Buffer.from(vaultKey, "utf8"))),
+      },
       logger,
     });
     const outcome = await sink.write([item("m-old", "dp-old"), item("m-new", "dp-new")]);
@@ -783,4 +787,68 @@ test("a vault made before migration 004 (hex masks) is converted in place and st
       "DELETE FROM etl.pii_vault WHERE field = 'device_id' AND mask !~ '^[0-9a-f]{64}$'",
     );
   }
+});
+
+test("two batches proposing the same new values in opposite orders do not deadlock", async () => {
+  // Each vault insert sleeps first, so both statements are half way when they meet: in the order
+  // the rows came, one would hold a's entry and wait for b's while the other holds b's and waits
+  // for a's, a deadlock Postgres breaks after 1 s by failing one batch (retried, logged).
+  const vaultKey = newKey();
+  const { url, pool } = await setup(vaultKey, logins(1, "dl"));
+  await pool.query(`
+    CREATE FUNCTION slow_vault() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$;
+    CREATE TRIGGER slow_vault BEFORE INSERT ON etl.pii_vault
+      FOR EACH ROW EXECUTE FUNCTION slow_vault()`);
+  const key = Buffer.from(h.key, "utf8");
+  const masker = createMasker(key);
+  const pair: Login[] = [
+    { user_id: "dl-a", ip: "198.51.100.21", device_id: "121-21-2121" },
+    { user_id: "dl-b", ip: "198.51.100.22", device_id: "122-22-2222" },
+  ];
+  const items = (prefix: string, order: Login[]): SinkItem[] =>
+    order.map((login, i) => {
+      const message = {
+        messageId: `${prefix}-${i}`,
+        receiptHandle: `${prefix}-${i}`,
+        body: body(login),
+        sentTimestamp: Date.now(),
+        receiveCount: 1,
+      };
+      return { message, result: transformMessage(message, masker) };
+    });
+  const warnings: string[] = [];
+  const logger = pino({ level: "warn" }, { write: (line: string) => warnings.push(line) });
+  const sinkPool = createPool(
+    { databaseUrl: url, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
+    2,
+    logger,
+  );
+  try {
+    const sink = new PostgresSink(sinkPool, {
+      cipher: createBodyCipher(key),
+      maskPayload: (text) => storedPayload(text, masker),
+      keys: {
+        hash: keyFingerprint(key),
+        vault: sealInPlace(createVaultCipher(Buffer.from(vaultKey, "utf8"))),
+      },
+      logger,
+    });
+    const outcomes = await Promise.all([
+      sink.write(items("forward", pair)),
+      sink.write(items("reverse", [...pair].reverse())),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.inserted),
+      [2, 2],
+    );
+  } finally {
+    await sinkPool.end();
+  }
+  assert.deepEqual(warnings, [], "no batch was retried");
+  const entries = await pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM etl.pii_vault WHERE encode(mask, 'hex') = ANY($1::text[])",
+    [pair.flatMap((l) => [h.mask("ip", l.ip), h.mask("device_id", l.device_id)])],
+  );
+  assert.equal(entries.rows[0]?.n, 4, "each value once");
 });
