@@ -212,6 +212,10 @@ export async function runEtl(
   const poolSize = RUN_DEFAULTS.writeConcurrency + 1;
   // A dry run writes nothing, not even the schema: it never touches the tables.
   const schema = dryRun ? "as-is" : "migrate";
+  // A run that writes seals its vault entries on a thread of its own (vault-sealer.ts), started
+  // now so it is ready while the database connects; a failure to start surfaces where it is used.
+  const sealing = vaultKey && !dryRun ? startSealWorker(vaultKey) : undefined;
+  sealing?.catch(() => {});
   return withDatabaseAndQueue(
     config,
     logger,
@@ -230,8 +234,7 @@ export async function runEtl(
         visibilityTimeout: config.visibilityTimeout,
       });
       const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
-      // A run that writes seals its vault entries on a thread of its own (vault-sealer.ts).
-      const sealer = vaultKey && !dryRun ? await startSealWorker(vaultKey) : undefined;
+      const sealer = await sealing;
       const sink = new PostgresSink(pool, {
         cipher,
         maskPayload: (body) => storedPayload(body, masker),
@@ -271,7 +274,7 @@ export async function runEtl(
         },
         logger,
         options.stopSignal,
-      ).finally(() => sealer?.close());
+      );
       progress?.stop();
       keeper.stop();
       const summary = { ...counted, visibilityExtensions: keeper.extended };
@@ -298,6 +301,11 @@ export async function runEtl(
       return { exitCode, summary, queue };
     },
     { schema, deadLetter: options.fromDlq === true },
+  ).finally(() =>
+    sealing?.then(
+      (worker) => worker.close(),
+      () => {},
+    ),
   );
 }
 
