@@ -61,9 +61,19 @@ const SETTINGS_HELP = `Settings also come from the environment variables in [bra
 /** Shown unless a command lists its own exit codes. */
 const EXIT_CODES_HELP = "Exit codes: 0 ok, 1 runtime failure, 2 usage/config.";
 
+// Help for a group's command, asked as `etl help key rotate` or `etl key help rotate`, is
+// `etl key rotate --help`: commander's help command looks only one word deep.
+const isGroup = (word: string | undefined) => word !== undefined && Object.hasOwn(GROUPS, word);
+const given = process.argv.slice(2);
+const [first, second, third] = given;
+const args =
+  third !== undefined &&
+  ((first === "help" && isGroup(second)) || (isGroup(first) && second === "help"))
+    ? [first === "help" ? second : first, third, "--help"].filter((w) => w !== undefined)
+    : given;
+
 // No top-level option takes a value, so the first bare word is the command (`etl help run` too),
 // and for a group (`etl key rotate`) the word after it is the group's command.
-const args = process.argv.slice(2);
 const words = args[0] === "help" ? args.slice(1) : args;
 const at = words.findIndex((a) => !a.startsWith("-"));
 const [wanted, wantedSub] = at < 0 ? [] : [words[at], words[at + 1]];
@@ -89,7 +99,7 @@ for (const [name, entry] of Object.entries(COMMANDS) as [string, CommandEntry][]
 // After the commands, so `etl --help` lists each command once before the groups that repeat them.
 for (const group of groups.values()) program.addCommand(group);
 
-await program.parseAsync(process.argv);
+await program.parseAsync(args, { from: "user" });
 
 /** A flag given twice is a usage error: commander would silently keep the last value. */
 function once(option: Option): Option {

@@ -172,7 +172,8 @@ class Pipeline {
     this.fail(
       new StopGraceError(
         `${this.held} received message(s) were still being written ${this.options.stopGraceMs / 1_000} s ` +
-          "after the run stopped (the database did not answer in time). They are no longer kept " +
+          "after the run stopped (their write did not finish in time: the database, or the PII vault's " +
+          "sealing thread, did not answer). They are no longer kept " +
           "invisible and return to the queue after their visibility timeout; the next run loads " +
           "them, and the ledger skips any whose transaction did commit.",
       ),

@@ -221,6 +221,8 @@ export async function runEtl(
     logger,
     poolSize,
     async (pool, sqs, queueUrl) => {
+      // A sealing thread that cannot start fails the run here: nothing received, no key recorded.
+      const sealer = await sealing;
       // Before anything is received: masks made with another key would not compare.
       await checkKeyEpoch(pool, fingerprint, {
         record: !dryRun,
@@ -234,7 +236,6 @@ export async function runEtl(
         visibilityTimeout: config.visibilityTimeout,
       });
       const progress = await startProgress(options.progress ?? "none", sqs, queueUrl, logger);
-      const sealer = await sealing;
       const sink = new PostgresSink(pool, {
         cipher,
         maskPayload: (body) => storedPayload(body, masker),

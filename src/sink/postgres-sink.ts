@@ -40,6 +40,7 @@ import {
   vaultParams,
   type WriterKeys,
 } from "./vault.js";
+import { SealingError } from "./vault-sealer.js";
 
 const REJECTED_TYPES = ["text", "text", "text", "text", "bytea", "integer", "timestamptz"];
 const REJECTED_PARAMS = REJECTED_TYPES.length;
@@ -195,8 +196,9 @@ export class PostgresSink {
     try {
       return await isolateRefusals(items, (part) => this.commitWithRetry(part));
     } catch (err) {
-      // A rotated key is the operator's to fix (exit 2), not a database failure.
-      if (err instanceof KeyMismatchError) throw err;
+      // A rotated key is the operator's to fix (exit 2), not a database failure; nor is a
+      // sealing thread that failed.
+      if (err instanceof KeyMismatchError || err instanceof SealingError) throw err;
       throw asDatabaseError(err);
     }
   }
@@ -243,7 +245,7 @@ export class PostgresSink {
     const result = await client.query<Committed & CurrentKeys>({
       // Named: parsed and planned once per connection, not once per batch (~20% of Postgres'
       // CPU per batch). Needs a pooler that tracks prepared statements (README "Troubleshooting").
-      name: "login-etl/load-batch/v3",
+      name: "login-etl/load-batch/v4",
       text: LOAD_BATCH_SQL,
       values: [
         items.map((i) => i.message.messageId),

@@ -32,6 +32,7 @@ import {
   type KeyObject,
 } from "node:crypto";
 import { keyFingerprint } from "../pii-key.js";
+import { MIN_KEY_BYTES } from "../transform/mask.js";
 
 /** The fields the vault keeps, named as in the message (and in `etl reveal --field`). */
 export const VAULT_FIELDS = ["ip", "device_id"] as const;
@@ -90,6 +91,11 @@ const boundTo = (field: VaultField, mask: string) =>
   Buffer.from(`login-etl/v1/vault:${field}:${mask}`, "utf8");
 
 export function createVaultCipher(vaultKey: Buffer): VaultCipher {
+  // The configuration refuses weaker keys already (pii-key.ts); a key that got here another way
+  // must not seal under a key anyone could guess.
+  if (vaultKey.length < MIN_KEY_BYTES) {
+    throw new RangeError(`the vault key must be at least ${MIN_KEY_BYTES} bytes`);
+  }
   const derive = (info: string) => Buffer.from(hkdfSync("sha256", vaultKey, "login-etl", info, 32));
   // A KeyObject, made once: a raw key would be imported again for every value sealed.
   const key = createSecretKey(derive("login-etl/v1/pii-vault"));

@@ -2,10 +2,17 @@
 // vault key it was started with, and answers with the bytes, or with the error's message.
 import { parentPort, workerData } from "node:worker_threads";
 import { createVaultCipher } from "./vault-cipher.js";
-import { decodeSealRequest, type SealReply, type SealRequest, sealReply } from "./vault-sealer.js";
+import {
+  decodeSealRequest,
+  SEALER_READY,
+  type SealReply,
+  type SealRequest,
+  sealReply,
+} from "./vault-sealer.js";
 
 const { vaultKey } = workerData as { vaultKey: Uint8Array };
 const cipher = createVaultCipher(Buffer.from(vaultKey));
+parentPort?.postMessage(SEALER_READY);
 
 parentPort?.on("message", (request: SealRequest) => {
   let reply: ReturnType<typeof sealReply>;

@@ -119,47 +119,119 @@ export interface SealWorker extends VaultSealer {
   close(): Promise<void>;
 }
 
-/** A worker thread sealing with this key; it is ready when this resolves. */
+/** The sealing thread failed, did not start or did not answer: not the database's fault. */
+export class SealingError extends Error {
+  override name = "SealingError";
+}
+
+/** What the thread sends once its cipher is made, before any request. */
+export const SEALER_READY = "ready";
+
+/** Longest a start or one batch's seal may take; a batch's seal takes milliseconds. */
+const SEAL_TIMEOUT_MS = 30_000;
+
+/**
+ * The key's bytes in a buffer of their own, for the thread: a small Buffer is a view of Node's
+ * shared pool, where other secrets live (the hash key), and cloning a view copies the whole pool.
+ */
+export function ownBytes(key: Buffer): Uint8Array {
+  return new Uint8Array(key);
+}
+
+/**
+ * A worker thread sealing with this key; it resolves once the thread has made its cipher, so a
+ * thread that cannot start fails the run before anything is received.
+ */
 export async function startSealWorker(vaultKey: Buffer): Promise<SealWorker> {
   const worker = new Worker(new URL("./vault-seal-worker.js", import.meta.url), {
-    workerData: { vaultKey },
+    workerData: { vaultKey: ownBytes(vaultKey) },
+    env: {}, // not process.env, which holds PII_HASH_KEY
   });
-  const waiting = new Map<
-    number,
-    { resolve: (s: SealedValues) => void; reject: (e: Error) => void }
-  >();
-  let failure: Error | undefined;
+  interface Waiting {
+    count: number;
+    timer: NodeJS.Timeout;
+    resolve: (s: SealedValues) => void;
+    reject: (e: Error) => void;
+  }
+  const waiting = new Map<number, Waiting>();
+  let failure: SealingError | undefined;
   let next = 0;
-  const failAll = (err: Error) => {
+  // Settled by the thread's first message, or by its failure before that.
+  let started: { resolve: () => void; reject: (e: Error) => void } | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    started = { resolve, reject };
+  });
+  const failAll = (err: SealingError) => {
     failure ??= err;
-    for (const w of waiting.values()) w.reject(failure);
+    started?.reject(failure);
+    for (const w of waiting.values()) {
+      clearTimeout(w.timer);
+      w.reject(failure);
+    }
     waiting.clear();
     worker.unref();
   };
-  worker.on("message", (reply: SealReply) => {
+  const answer = (reply: SealReply) => {
     const w = waiting.get(reply.id);
     if (!w) return;
     waiting.delete(reply.id);
+    clearTimeout(w.timer);
     if (waiting.size === 0) worker.unref(); // idle: it never keeps the process alive
-    if ("error" in reply) w.reject(new Error(`sealing vault entries failed: ${reply.error}`));
-    else {
-      const bytes = Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
-      w.resolve({ bytes, lengths: reply.lengths });
+    if ("error" in reply) {
+      w.reject(new SealingError(`sealing vault entries failed: ${reply.error}`));
+      return;
     }
+    // An answer that does not account for every entry would leave rows without entries.
+    let total = 0;
+    for (const length of reply.lengths) total += length;
+    if (reply.lengths.length !== w.count || total !== reply.bytes.byteLength) {
+      const wrong = new SealingError(
+        "the PII vault's sealing thread answered with the wrong entries",
+      );
+      failAll(wrong);
+      w.reject(wrong);
+      void worker.terminate();
+      return;
+    }
+    const bytes = Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
+    w.resolve({ bytes, lengths: reply.lengths });
+  };
+  worker.on("message", (message: SealReply | typeof SEALER_READY) => {
+    if (message !== SEALER_READY) return answer(message);
+    started?.resolve();
+    started = undefined;
   });
   worker.on("error", (err) =>
-    failAll(new Error(`the vault's sealing thread failed: ${err.message}`)),
+    failAll(
+      new SealingError(
+        started
+          ? // Before its first request the thread has seen no value: its error is safe to show.
+            `the PII vault's sealing thread did not start: ${err.message}`
+          : // After, its own error text is not shown: it could hold one.
+            `the PII vault's sealing thread failed (${err.name})`,
+      ),
+    ),
   );
   worker.on("exit", (code) =>
-    failAll(new Error(`the vault's sealing thread exited (code ${code})`)),
+    failAll(new SealingError(`the PII vault's sealing thread exited (code ${code})`)),
   );
-  await new Promise<void>((resolve, reject) => {
-    worker.once("online", resolve);
-    worker.once("error", reject);
-    worker.once("exit", (code) =>
-      reject(new Error(`the vault's sealing thread exited (code ${code})`)),
-    );
-  });
+  const startTimer = setTimeout(
+    () =>
+      failAll(
+        new SealingError(
+          `the PII vault's sealing thread did not start within ${SEAL_TIMEOUT_MS / 1000} s`,
+        ),
+      ),
+    SEAL_TIMEOUT_MS,
+  );
+  try {
+    await ready;
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  } finally {
+    clearTimeout(startTimer);
+  }
   worker.unref();
   return {
     fingerprint: keyFingerprint(vaultKey),
@@ -173,13 +245,21 @@ export async function startSealWorker(vaultKey: Buffer): Promise<SealWorker> {
         return Promise.reject(err);
       }
       return new Promise<SealedValues>((resolve, reject) => {
-        waiting.set(request.id, { resolve, reject });
+        const timer = setTimeout(() => {
+          failAll(
+            new SealingError(
+              `the PII vault's sealing thread did not answer within ${SEAL_TIMEOUT_MS / 1000} s`,
+            ),
+          );
+          void worker.terminate();
+        }, SEAL_TIMEOUT_MS);
+        waiting.set(request.id, { count: entries.length, timer, resolve, reject });
         worker.ref(); // a seal under way keeps the process alive until it is answered
         worker.postMessage(request, [request.fields.buffer, request.valueLengths.buffer]);
       });
     },
     async close() {
-      failAll(new Error("the vault's sealing thread was closed"));
+      failAll(new SealingError("the PII vault's sealing thread was closed"));
       await worker.terminate();
     },
   };

@@ -252,5 +252,17 @@ describe("operator commands", () => {
     assert.match(noReason.stderr, /--reason/);
     const unknown = await runCli(["key", "spin"], {});
     assert.equal(unknown.code, 2, unknown.stderr);
+    // Help for a member, however asked, is the member's own: its flags and exit codes.
+    for (const ask of [
+      ["help", "key", "rotate"],
+      ["key", "help", "rotate"],
+      ["key", "rotate", "--help"],
+    ]) {
+      const shown = await runCli(ask, {});
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /^Usage: etl key rotate /, ask.join(" "));
+      assert.match(shown.stdout, /--remask/, ask.join(" "));
+      assert.match(shown.stdout, /Exit codes/, ask.join(" "));
+    }
   });
 });

@@ -68,6 +68,48 @@ async function deviceGroups(pool: pg.Pool): Promise<string[]> {
   return result.rows.map((r) => r.g).sort();
 }
 
+/** A message as the sink gets it: the login's body, transformed with the harness's hash key. */
+function sinkItem(messageId: string, login: Login): SinkItem {
+  const message = {
+    messageId,
+    receiptHandle: messageId,
+    body: body(login),
+    sentTimestamp: Date.now(),
+    receiveCount: 1,
+  };
+  return { message, result: transformMessage(message, createMasker(Buffer.from(h.key, "utf8"))) };
+}
+
+/** `use` a PostgresSink with the vault on (sealing in place), on a pool of its own, closed after. */
+async function withVaultSink<T>(
+  url: string,
+  vaultKey: string,
+  logger: pino.Logger,
+  use: (sink: PostgresSink) => Promise<T>,
+): Promise<T> {
+  const key = Buffer.from(h.key, "utf8");
+  const masker = createMasker(key);
+  const pool = createPool(
+    { databaseUrl: url, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
+    2,
+    logger,
+  );
+  try {
+    const sink = new PostgresSink(pool, {
+      cipher: createBodyCipher(key),
+      maskPayload: (text) => storedPayload(text, masker),
+      keys: {
+        hash: keyFingerprint(key),
+        vault: sealInPlace(createVaultCipher(Buffer.from(vaultKey, "utf8"))),
+      },
+      logger,
+    });
+    return await use(sink);
+  } finally {
+    await pool.end();
+  }
+}
+
 async function setup(vaultKey: string, data: Login[]) {
   const { url, pool } = await h.freshDatabase();
   const queue = await h.createQueue();
@@ -333,39 +375,13 @@ test("a value first seen in a batch in a duplicate message still gets its entry 
     "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ('m-old', 'loaded')",
   );
   const login = { user_id: "dp-new", ip: "198.51.100.9", device_id: "999-99-9999" };
-  const key = Buffer.from(h.key, "utf8");
-  const masker = createMasker(key);
-  const item = (messageId: string, user: string): SinkItem => {
-    const message = {
-      messageId,
-      receiptHandle: messageId,
-      body: body({ ...login, user_id: user }),
-      sentTimestamp: Date.now(),
-      receiveCount: 1,
-    };
-    return { message, result: transformMessage(message, masker) };
-  };
-  const logger = pino({ level: "silent" });
-  const sinkPool = createPool(
-    { databaseUrl: url, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
-    2,
-    logger,
+  const outcome = await withVaultSink(url, vaultKey, pino({ level: "silent" }), (sink) =>
+    sink.write([
+      sinkItem("m-old", { ...login, user_id: "dp-old" }),
+      sinkItem("m-new", { ...login, user_id: "dp-new" }),
+    ]),
   );
-  try {
-    const sink = new PostgresSink(sinkPool, {
-      cipher: createBodyCipher(key),
-      maskPayload: (text) => storedPayload(text, masker),
-      keys: {
-        hash: keyFingerprint(key),
-        vault: sealInPlace(createVaultCipher(Buffer.from(vaultKey, "utf8"))),
-      },
-      logger,
-    });
-    const outcome = await sink.write([item("m-old", "dp-old"), item("m-new", "dp-new")]);
-    assert.deepEqual(outcome, { inserted: 1, rejected: {}, duplicates: 1 });
-  } finally {
-    await sinkPool.end();
-  }
+  assert.deepEqual(outcome, { inserted: 1, rejected: {}, duplicates: 1 });
   const entries = await pool.query<{ field: string }>(
     "SELECT field FROM etl.pii_vault WHERE encode(mask, 'hex') = ANY($1::text[]) ORDER BY field",
     [[h.mask("ip", login.ip), h.mask("device_id", login.device_id)]],
@@ -800,51 +816,24 @@ test("two batches proposing the same new values in opposite orders do not deadlo
     BEGIN PERFORM pg_sleep(0.2); RETURN NEW; END $$;
     CREATE TRIGGER slow_vault BEFORE INSERT ON etl.pii_vault
       FOR EACH ROW EXECUTE FUNCTION slow_vault()`);
-  const key = Buffer.from(h.key, "utf8");
-  const masker = createMasker(key);
   const pair: Login[] = [
     { user_id: "dl-a", ip: "198.51.100.21", device_id: "121-21-2121" },
     { user_id: "dl-b", ip: "198.51.100.22", device_id: "122-22-2222" },
   ];
-  const items = (prefix: string, order: Login[]): SinkItem[] =>
-    order.map((login, i) => {
-      const message = {
-        messageId: `${prefix}-${i}`,
-        receiptHandle: `${prefix}-${i}`,
-        body: body(login),
-        sentTimestamp: Date.now(),
-        receiveCount: 1,
-      };
-      return { message, result: transformMessage(message, masker) };
-    });
+  const items = (prefix: string, order: Login[]) =>
+    order.map((login, i) => sinkItem(`${prefix}-${i}`, login));
   const warnings: string[] = [];
   const logger = pino({ level: "warn" }, { write: (line: string) => warnings.push(line) });
-  const sinkPool = createPool(
-    { databaseUrl: url, dbConnectTimeoutSeconds: 10, dbStatementTimeoutSeconds: 60 },
-    2,
-    logger,
-  );
-  try {
-    const sink = new PostgresSink(sinkPool, {
-      cipher: createBodyCipher(key),
-      maskPayload: (text) => storedPayload(text, masker),
-      keys: {
-        hash: keyFingerprint(key),
-        vault: sealInPlace(createVaultCipher(Buffer.from(vaultKey, "utf8"))),
-      },
-      logger,
-    });
-    const outcomes = await Promise.all([
+  const outcomes = await withVaultSink(url, vaultKey, logger, (sink) =>
+    Promise.all([
       sink.write(items("forward", pair)),
       sink.write(items("reverse", [...pair].reverse())),
-    ]);
-    assert.deepEqual(
-      outcomes.map((o) => o.inserted),
-      [2, 2],
-    );
-  } finally {
-    await sinkPool.end();
-  }
+    ]),
+  );
+  assert.deepEqual(
+    outcomes.map((o) => o.inserted),
+    [2, 2],
+  );
   assert.deepEqual(warnings, [], "no batch was retried");
   const entries = await pool.query<{ n: number }>(
     "SELECT count(*)::int AS n FROM etl.pii_vault WHERE encode(mask, 'hex') = ANY($1::text[])",

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "node:test";
 import { createVaultCipher, type VaultPlaintext } from "../../src/sink/vault-cipher.js";
-import { sealInPlace, startSealWorker } from "../../src/sink/vault-sealer.js";
+import { ownBytes, sealInPlace, startSealWorker } from "../../src/sink/vault-sealer.js";
 
 const KEY = randomBytes(32);
 const mask = (i: number) => i.toString(16).padStart(64, "0");
@@ -68,4 +68,33 @@ test("closing fails a seal still waiting and every later one", async () => {
   await worker.close();
   await waiting;
   await assert.rejects(worker.seal(ENTRIES.slice(0, 1)), /closed/);
+});
+
+test("a sealing thread that cannot make its cipher fails at start, saying so, and names no key", async () => {
+  const short = Buffer.from("0123456789abcdef", "utf8");
+  await assert.rejects(
+    startSealWorker(short),
+    (err: Error) =>
+      err.name === "SealingError" &&
+      /did not start: .*at least 32 bytes/.test(err.message) &&
+      !err.message.includes(short.toString()),
+  );
+});
+
+test("the thread gets a pooled key's own bytes, not the pool around them", async () => {
+  // A short Buffer.from() is a view of Node's shared pool, where other secrets may sit beside it.
+  const key = Buffer.from(randomBytes(32).toString("hex").slice(0, 40), "utf8");
+  assert.ok(key.buffer.byteLength > key.length, "the key is a view of a larger pool");
+  const own = ownBytes(key);
+  assert.equal(own.buffer.byteLength, key.length, "what is cloned to the thread is the key alone");
+  assert.ok(Buffer.from(own).equals(key));
+  const worker = await startSealWorker(key);
+  try {
+    const sealed = await worker.seal(ENTRIES.slice(0, 1));
+    const entry = ENTRIES[0];
+    assert.ok(entry);
+    assert.equal(createVaultCipher(key).open(entry.field, entry.mask, sealed.bytes), entry.value);
+  } finally {
+    await worker.close();
+  }
 });
