@@ -109,7 +109,10 @@ export function insertLoginsSql(columns: Columns = LOGIN_COLUMNS): string {
 INSERT INTO ${LOGIN_TABLE} (${columnList(columns)})
 SELECT * FROM unnest(${unnestParams(1, columns)})`;
 }
-const INSERT_LOGINS_SQL = insertLoginsSql();
+// With the masks of the rows really inserted (a trigger may drop one): replay's vault entries
+// are for those only.
+const INSERT_LOGINS_SQL = `${insertLoginsSql()}
+RETURNING ${VAULT_MASK_COLUMNS.join(", ")}`;
 
 /** The most times one batch is retried after a deadlock or serialization failure. */
 const MAX_RETRIES = 5;
@@ -370,11 +373,18 @@ function asDatabaseError(err: unknown): DatabaseError {
   });
 }
 
-/** All rows in one statement, whatever their number. Shared with `etl replay`. */
+/** The mask columns of a row the database kept. */
+export type InsertedMasks = Pick<LoginRow, "masked_ip" | "masked_device_id">;
+
+/**
+ * All rows in one statement, whatever their number; the masks of those inserted. Shared with
+ * `etl replay`.
+ */
 export async function insertLoginRows(
   client: PoolClient,
   rows: readonly LoginRow[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query(INSERT_LOGINS_SQL, loginColumnArrays(rows));
+): Promise<InsertedMasks[]> {
+  if (rows.length === 0) return [];
+  const result = await client.query<InsertedMasks>(INSERT_LOGINS_SQL, loginColumnArrays(rows));
+  return result.rows;
 }

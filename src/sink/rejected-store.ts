@@ -112,9 +112,11 @@ UPDATE etl.rejected_messages r
  WHERE r.message_id = u.message_id`;
 
 // The vault entries of the rows replay loaded, in the same transaction (src/sink/vault.ts).
+// Only masks of rows the table kept (a trigger may drop one) get entries: no entry without a row.
 const INSERT_REPLAYED_VAULT_SQL = insertVaultSql(
   1,
   "unnest($6::text[], $7::text[]) WITH ORDINALITY AS r(masked_ip, masked_device_id, n)",
+  "unnest($8::text[], $9::text[]) AS kept(masked_ip, masked_device_id)",
 );
 
 const DEFAULT_CHUNK_SIZE = 500;
@@ -211,7 +213,7 @@ async function writeChunk(
   const loadable = mine.flatMap((r) => (r.kind === "row" ? [r] : []));
   const still = mine.flatMap((r) => (r.kind === "still" ? [r.still] : []));
   // Rows the database still refuses stay rejected with the new detail; the rest load.
-  const { refused } = await isolateRefusals(loadable, (part) =>
+  const { results, refused } = await isolateRefusals(loadable, (part) =>
     withSavepoint(client, () =>
       insertLoginRows(
         client,
@@ -226,12 +228,15 @@ async function writeChunk(
   const loadedIds = loadable.filter((l) => !refusedIds.has(l.id)).map((l) => l.id);
   if (loadedIds.length > 0) await client.query(LOAD_REPLAYED_SQL, [loadedIds]);
   const loaded = loadable.filter((l) => !refusedIds.has(l.id));
+  const kept = results.flat();
   const entries = await vaultEntries(keys, loaded);
   if (entries.sealed.length > 0) {
     await client.query(INSERT_REPLAYED_VAULT_SQL, [
       ...vaultParams(keys, entries),
       loaded.map((l) => l.row.masked_ip),
       loaded.map((l) => l.row.masked_device_id),
+      kept.map((k) => k.masked_ip),
+      kept.map((k) => k.masked_device_id),
     ]);
   }
   const current = await client.query<CurrentKeys>(`SELECT ${CURRENT_KEYS_SQL}`);

@@ -110,6 +110,19 @@ async function withVaultSink<T>(
   }
 }
 
+/** A message an older transform rejected, as it sits in the tables: replay will load it. */
+async function plantRejected(pool: pg.Pool, id: string, login: Login): Promise<void> {
+  await pool.query(
+    "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ($1, 'rejected')",
+    [id],
+  );
+  await pool.query(
+    `INSERT INTO etl.rejected_messages (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
+     VALUES ($1, 'invalid_app_version', 'old bug', '{}', $2, 1, now())`,
+    [id, createBodyCipher(Buffer.from(h.key)).seal(body(login), id)],
+  );
+}
+
 async function setup(vaultKey: string, data: Login[]) {
   const { url, pool } = await h.freshDatabase();
   const queue = await h.createQueue();
@@ -303,25 +316,13 @@ test("replay writes the vault entries of the rows it loads, once per value, in i
   const before = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM etl.pii_vault");
   // Three messages an older transform rejected: two share a device id no run has seen, one
   // brings an address already in the vault.
-  const cipher = createBodyCipher(Buffer.from(h.key));
   const known = data[0] as Login;
   const replayed: Login[] = [
     { user_id: "rp-late-1", ip: "198.51.100.1", device_id: "777-77-7777" },
     { user_id: "rp-late-2", ip: "198.51.100.2", device_id: "777-77-7777" },
     { user_id: "rp-late-3", ip: known.ip, device_id: "888-88-8888" },
   ];
-  for (const [i, login] of replayed.entries()) {
-    const id = `m-replay-${i}`;
-    await pool.query(
-      "INSERT INTO etl.processed_messages (message_id, outcome) VALUES ($1, 'rejected')",
-      [id],
-    );
-    await pool.query(
-      `INSERT INTO etl.rejected_messages (message_id, reason, detail, payload, body_sealed, receive_count, sent_at)
-       VALUES ($1, 'invalid_app_version', 'old bug', '{}', $2, 1, now())`,
-      [id, cipher.seal(body(login), id)],
-    );
-  }
+  for (const [i, login] of replayed.entries()) await plantRejected(pool, `m-replay-${i}`, login);
   const replay = await runCli(["replay", "--json"], env());
   assert.equal(replay.code, 0, replay.stderr);
   assert.equal(JSON.parse(replay.stdout).loaded, 3, replay.stdout);
@@ -344,7 +345,7 @@ test("replay writes the vault entries of the rows it loads, once per value, in i
   }
 });
 
-test("a row the table drops (a trigger returning NULL) leaves no vault entry behind", async () => {
+test("a row the table drops (a trigger returning NULL) leaves no vault entry behind, in a run or a replay", async () => {
   const { pool, env, queue } = await setup(newKey(), logins(3, "tg"));
   await pool.query(`
     CREATE FUNCTION skip_test_users() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -356,14 +357,37 @@ test("a row the table drops (a trigger returning NULL) leaves no vault entry beh
   await h.send(queue.url, [body(kept), body(dropped)]);
   const run = await runCli(["run"], env());
   assert.equal(run.code, 0, run.stderr);
+  // Replay too: one rejected message the table keeps, one it drops.
+  const keptLater: Login = { user_id: "tg-later", ip: "198.51.100.17", device_id: "575-55-5555" };
+  const droppedLater: Login = { user_id: "test-2", ip: "198.51.100.18", device_id: "676-66-6666" };
+  await plantRejected(pool, "m-tg-kept", keptLater);
+  await plantRejected(pool, "m-tg-dropped", droppedLater);
+  const replay = await runCli(["replay"], env());
+  assert.equal(replay.code, 0, replay.stderr);
   const masks = await pool.query<{ field: string; mask: string }>(
     "SELECT field, encode(mask, 'hex') AS mask FROM etl.pii_vault",
   );
   const has = (field: "ip" | "device_id", value: string) =>
     masks.rows.some((m) => m.field === field && m.mask === h.mask(field, value));
-  assert.ok(has("ip", kept.ip) && has("device_id", kept.device_id), "the kept row's entries");
-  assert.ok(!has("ip", dropped.ip), "no entry for the dropped row's ip");
-  assert.ok(!has("device_id", dropped.device_id), "no entry for the dropped row's device id");
+  for (const [login, by] of [
+    [kept, "run"],
+    [keptLater, "replay"],
+  ] as const) {
+    assert.ok(
+      has("ip", login.ip) && has("device_id", login.device_id),
+      `${by}: kept row's entries`,
+    );
+  }
+  for (const [login, by] of [
+    [dropped, "run"],
+    [droppedLater, "replay"],
+  ] as const) {
+    assert.ok(!has("ip", login.ip), `${by}: no entry for the dropped row's ip`);
+    assert.ok(
+      !has("device_id", login.device_id),
+      `${by}: no entry for the dropped row's device id`,
+    );
+  }
 });
 
 test("a value first seen in a batch in a duplicate message still gets its entry from a later new one", async () => {
