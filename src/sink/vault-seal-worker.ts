@@ -4,10 +4,10 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createVaultCipher } from "./vault-cipher.js";
 import {
   decodeSealRequest,
+  packSealed,
   SEALER_READY,
   type SealReply,
   type SealRequest,
-  sealReply,
 } from "./vault-sealer.js";
 
 const { vaultKey } = workerData as { vaultKey: Uint8Array };
@@ -15,9 +15,9 @@ const cipher = createVaultCipher(Buffer.from(vaultKey));
 parentPort?.postMessage(SEALER_READY);
 
 parentPort?.on("message", (request: SealRequest) => {
-  let reply: ReturnType<typeof sealReply>;
+  let reply: ReturnType<typeof packSealed>;
   try {
-    reply = sealReply(request.id, cipher.sealAll(decodeSealRequest(request)));
+    reply = packSealed(cipher.sealAll(decodeSealRequest(request)));
   } catch (err) {
     parentPort?.postMessage({
       id: request.id,
@@ -25,5 +25,8 @@ parentPort?.on("message", (request: SealRequest) => {
     } satisfies SealReply);
     return;
   }
-  parentPort?.postMessage(reply, [reply.bytes.buffer, reply.lengths.buffer]);
+  parentPort?.postMessage({ id: request.id, ...reply } satisfies SealReply, [
+    reply.bytes.buffer,
+    reply.lengths.buffer,
+  ]);
 });

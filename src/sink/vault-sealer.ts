@@ -28,16 +28,36 @@ export interface VaultSealer {
   seal(entries: readonly VaultPlaintext[]): Promise<SealedValues>;
 }
 
-/** The sealed values packed as SealedValues. */
-export function packSealed(sealed: readonly Buffer[]): SealedValues {
-  return { bytes: Buffer.concat(sealed), lengths: sealed.map((s) => s.length) };
+/**
+ * The sealed values in one buffer, with their lengths, both in buffers of their own (so the
+ * thread can move them). Not Buffer.concat: a small result would be a view of Node's shared pool.
+ */
+export function packSealed(sealed: readonly Buffer[]): Packed {
+  const lengths = Uint32Array.from(sealed, (s) => s.length);
+  const bytes = new Uint8Array(lengths.reduce((a, b) => a + b, 0));
+  let at = 0;
+  for (const s of sealed) {
+    bytes.set(s, at);
+    at += s.length;
+  }
+  return { bytes, lengths };
 }
+
+interface Packed {
+  bytes: Uint8Array<ArrayBuffer>;
+  lengths: Uint32Array<ArrayBuffer>;
+}
+
+const asSealedValues = ({ bytes, lengths }: Packed): SealedValues => ({
+  bytes: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+  lengths,
+});
 
 /** Sealing on the calling thread: for commands that seal a few values, or rarely. */
 export function sealInPlace(cipher: VaultCipher): VaultSealer {
   return {
     fingerprint: cipher.fingerprint,
-    seal: async (entries) => packSealed(cipher.sealAll(entries)),
+    seal: async (entries) => asSealedValues(packSealed(cipher.sealAll(entries))),
   };
 }
 
@@ -56,12 +76,7 @@ export interface SealRequest {
 }
 
 /** ...and answers: the sealed bytes and their lengths (both moved, not copied), or why not. */
-export type SealReply = Sealed | { id: number; error: string };
-interface Sealed {
-  id: number;
-  bytes: Uint8Array<ArrayBuffer>;
-  lengths: Uint32Array<ArrayBuffer>;
-}
+export type SealReply = ({ id: number } & Packed) | { id: number; error: string };
 
 const MASK_CHARS = 64;
 
@@ -99,19 +114,6 @@ export function decodeSealRequest(request: SealRequest): VaultPlaintext[] {
     at += length;
   });
   return entries;
-}
-
-/** The worker's answer to a request it sealed; its buffers are its own, to be moved. */
-export function sealReply(id: number, sealed: readonly Buffer[]): Sealed {
-  const lengths = Uint32Array.from(sealed, (s) => s.length);
-  // Not Buffer.concat: a small result would be a view of Node's shared pool, which must not move.
-  const bytes = new Uint8Array(lengths.reduce((a, b) => a + b, 0));
-  let at = 0;
-  for (const s of sealed) {
-    bytes.set(s, at);
-    at += s.length;
-  }
-  return { id, bytes, lengths };
 }
 
 export interface SealWorker extends VaultSealer {
@@ -193,8 +195,7 @@ export async function startSealWorker(vaultKey: Buffer): Promise<SealWorker> {
       void worker.terminate();
       return;
     }
-    const bytes = Buffer.from(reply.bytes.buffer, reply.bytes.byteOffset, reply.bytes.byteLength);
-    w.resolve({ bytes, lengths: reply.lengths });
+    w.resolve(asSealedValues(reply));
   };
   worker.on("message", (message: SealReply | typeof SEALER_READY) => {
     if (message !== SEALER_READY) return answer(message);

@@ -117,13 +117,12 @@ export async function vaultEntries(
 /**
  * The vault part of a statement that inserts rows. `rows` is a FROM item naming, for each row
  * vaultEntries was given, its masked_ip, masked_device_id and n, its 1-based position there.
- * `inserted`, if given, names a CTE returning the mask columns of the rows the statement really
- * inserted: only their masks get entries, so neither a duplicate message nor a row a trigger
+ * `inserted` is a FROM item (a CTE, or the masks a replay kept) with the mask columns of the
+ * rows really inserted: only their masks get entries, so neither a duplicate message nor a row a trigger
  * dropped leaves an entry without a row. The filter is on the mask, not on the row proposing it:
  * the first row with a mask proposes its entry even when that row's message was a duplicate and
  * a later row with the same mask is the one inserted (same mask, same field: same value).
- * Without `inserted`, every row given must be one the statement inserts. Parameters: sealed, at,
- * length, then the hash and vault key fingerprints.
+ * Parameters: sealed, at, length, then the hash and vault key fingerprints.
  *
  * Entries go in in key order. Two batches proposing the same new value wait for each other (the
  * second's ON CONFLICT waits for the first to commit or roll back); in the order the rows came,
@@ -131,7 +130,7 @@ export async function vaultEntries(
  * Postgres breaks only after deadlock_timeout (1 s) by failing one of them. Measured before the
  * order: one batch retried after 1 s in every run of 20,000 sample messages with two writers.
  */
-export function insertVaultSql(first: number, rows: string, inserted?: string): string {
+export function insertVaultSql(first: number, rows: string, inserted: string): string {
   const [sealed, at, length, hashKey, vaultKey] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
   const perField = VAULT_FIELDS.map((field, j) => {
     const i = `(r.n - 1) * ${VAULT_FIELDS.length} + ${j + 1}`;
@@ -147,7 +146,8 @@ export function insertVaultSql(first: number, rows: string, inserted?: string): 
     FROM ${rows}
    CROSS JOIN LATERAL (VALUES ${perField.join(",\n                              ")})
      AS v(field, mask, at, length)
-   WHERE v.length > 0${inserted ? `\n     AND (v.field, v.mask) IN (${insertedMasks.join(" UNION ALL ")})` : ""}
+   WHERE v.length > 0
+     AND (v.field, v.mask) IN (${insertedMasks.join(" UNION ALL ")})
    ORDER BY v.mask, v.field
   ON CONFLICT (mask, field) DO NOTHING`;
 }
